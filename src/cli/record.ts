@@ -1,0 +1,181 @@
+/** `tapwire record`: put the capture proxy around an app and write its traffic to a snapshot. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Command, Option } from 'commander';
+import { childProxyEnv } from '../capture/child-env.ts';
+import { startRecording, type Recording } from '../capture/recording.ts';
+import { proxyTypes } from '../config/schema.ts';
+import { CommandStartError } from '../errors.ts';
+import { openStore } from '../store/fs/index.ts';
+import type { CliContext } from './context.ts';
+import { globalFlags, parseCount, parsePort } from './options.ts';
+
+interface RecordFlags {
+  app?: string;
+  inPort?: number;
+  outPort?: number;
+  adminPort?: number;
+  proxyType?: string;
+  service?: string;
+  name?: string;
+  bind?: string;
+  bodyCap?: number;
+}
+
+export function registerRecord(program: Command, ctx: CliContext): void {
+  program
+    .command('record')
+    .summary('record what an app receives and what it sends')
+    .description(
+      'Runs a recording proxy around your app and writes every exchange to a snapshot.\n\n' +
+        'inbound   a reverse proxy on --in-port forwards to the app at --app; point your clients at it\n' +
+        'outbound  a forward proxy on --out-port (HTTP proxy, CONNECT and SOCKS4/4a/5 on one port);\n' +
+        '          with `-- COMMAND` the app is started with HTTP_PROXY, HTTPS_PROXY and ALL_PROXY set to it\n\n' +
+        'Proxy types: dual (default: both), reverse (inbound only), forward (outbound only).\n' +
+        'Traffic is forwarded even when recording fails (fail open). Ctrl-C closes the snapshot cleanly.',
+    )
+    .option('--app <host:port>', 'address of the app that inbound traffic goes to (e.g. localhost:3000)')
+    .option('--in-port <port>', 'inbound (reverse proxy) port [default 4143]', parsePort('--in-port'))
+    .option('--out-port <port>', 'outbound (forward HTTP/SOCKS proxy) port [default 4140]', parsePort('--out-port'))
+    .addOption(new Option('--proxy-type <type>', 'which listeners to run [default dual]').choices([...proxyTypes]))
+    .option('--service <name>', 'service name written on each exchange [default app]')
+    .option('--name <snapshot>', 'snapshot name [default <service>-<date>]')
+    .option(
+      '--admin-port <port>',
+      'admin endpoint on 127.0.0.1: /healthz /readyz /metrics /tail [default 4100]',
+      parsePort('--admin-port'),
+    )
+    .option('--bind <host>', 'address the inbound and outbound listeners bind to [default 127.0.0.1]')
+    .option(
+      '--body-cap <bytes>',
+      'bytes of each body kept in the record; bodies are always forwarded whole [default 1048576]',
+      parseCount('--body-cap'),
+    )
+    .argument('[command...]', 'after --: the app to start with the proxy environment; recording stops when it exits')
+    .addHelpText(
+      'after',
+      '\nExamples:\n' +
+        '  tapwire record --app localhost:3000 -- npm start\n' +
+        '      start the app, record calls to it on :4143 and its calls out through :4140\n' +
+        '  tapwire record --proxy-type reverse --app localhost:8080 --in-port 9000\n' +
+        '      record only what reaches the app (clients call :9000)\n' +
+        '  tapwire record --proxy-type forward -- python3 client.py\n' +
+        '      record only what a script sends out\n' +
+        '  curl -x http://127.0.0.1:4140 http://example.test/   # any client through the outbound port\n' +
+        '  curl --proxy socks5h://127.0.0.1:4140 http://example.test/\n\n' +
+        'Watch it live with `tapwire tail`; list snapshots with `tapwire snapshot ls`.',
+    )
+    .action(async (command: string[], flags: RecordFlags, cmd: Command) => {
+      ctx.setExitCode?.(await runRecord(command, flags, cmd, ctx));
+    });
+}
+
+async function runRecord(command: string[], flags: RecordFlags, cmd: Command, ctx: CliContext): Promise<number> {
+  const global = globalFlags(cmd);
+  const config = ctx.config(
+    {
+      ...global.flags,
+      record: {
+        app: flags.app,
+        inPort: flags.inPort,
+        outPort: flags.outPort,
+        adminPort: flags.adminPort,
+        proxyType: flags.proxyType,
+        service: flags.service,
+        name: flags.name,
+        bindHost: flags.bind,
+        bodyCap: flags.bodyCap,
+      },
+    },
+    global.configFile,
+  );
+  const logger = ctx.logger(config.logLevel);
+  const rec = config.record;
+  if (rec.proxyType === 'dual' && !rec.app) {
+    ctx.stderr.write(
+      'tapwire: no --app given: recording outbound traffic only (add --app HOST:PORT to record inbound too)\n',
+    );
+  }
+  const recording = await startRecording({ config: rec, store: openStore(config.store), logger });
+  describe(recording, rec.app, ctx);
+
+  let child: ChildProcess | undefined;
+  let childExit: Promise<number> | undefined;
+  if (command.length > 0) {
+    if (!recording.outbound) {
+      ctx.stderr.write(
+        "tapwire: note: no outbound listener with --proxy-type reverse: the app's own calls are not recorded\n",
+      );
+    }
+    const env = recording.outbound ? childProxyEnv(ctx.env, recording.outbound.host, recording.outbound.port) : ctx.env;
+    ({ child, exit: childExit } = startChild(command, env, ctx.cwd));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child?.once('spawn', resolve);
+        child?.once('error', reject);
+      });
+    } catch (err) {
+      await recording.stop(0);
+      throw new CommandStartError(`cannot start "${command.join(' ')}": ${(err as Error).message}`, {
+        hint: 'check that the command exists and is on PATH; put it after --, e.g. tapwire record -- npm start',
+      });
+    }
+  }
+
+  const stopSignal = new Promise<string>((resolve) => {
+    const off = ctx.onStop((signal) => {
+      off();
+      resolve(signal);
+    });
+  });
+  let code = 0;
+  if (child && childExit) {
+    const first = await Promise.race([childExit.then((c) => ({ exit: c })), stopSignal.then((s) => ({ signal: s }))]);
+    if ('signal' in first) {
+      ctx.stderr.write(`\ntapwire: ${first.signal}: stopping ${command[0]}…\n`);
+      child.kill(first.signal as NodeJS.Signals);
+      const killTimer = setTimeout(() => child?.kill('SIGKILL'), 5000);
+      code = await childExit;
+      clearTimeout(killTimer);
+    } else {
+      code = first.exit;
+      ctx.stderr.write(`tapwire: ${command[0]} exited with code ${code}\n`);
+    }
+  } else {
+    const signal = await stopSignal;
+    ctx.stderr.write(`\ntapwire: ${signal}: stopping…\n`);
+  }
+  const meta = await recording.stop();
+  ctx.stderr.write(
+    `tapwire: recorded ${meta.counts.exchanges} exchanges (${meta.counts.inbound} in, ${meta.counts.outbound} out` +
+      `${meta.counts.dropped ? `, ${meta.counts.dropped} dropped` : ''}) in snapshot ${meta.name} (${meta.id})\n` +
+      `  next: tapwire snapshot show ${meta.id}\n`,
+  );
+  return code;
+}
+
+function describe(recording: Recording, app: string | undefined, ctx: CliContext): void {
+  const lines = [`tapwire: recording to snapshot ${recording.snapshotId}`];
+  if (recording.inbound) lines.push(`  inbound   ${recording.inbound.host}:${recording.inbound.port} → ${app}`);
+  if (recording.outbound)
+    lines.push(`  outbound  ${recording.outbound.host}:${recording.outbound.port} (HTTP proxy, CONNECT, SOCKS4/4a/5)`);
+  lines.push(`  admin     ${recording.admin.url}  (watch with: tapwire tail --admin ${recording.admin.url})`);
+  ctx.stderr.write(`${lines.join('\n')}\n`);
+}
+
+function startChild(
+  command: string[],
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+): { child: ChildProcess; exit: Promise<number> } {
+  const [file, ...args] = command as [string, ...string[]];
+  const child = spawn(file, args, { env, cwd, stdio: 'inherit' });
+  const exit = new Promise<number>((resolve) => {
+    child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 + signalNumber(signal) : 1)));
+    child.once('error', () => resolve(127));
+  });
+  return { child, exit };
+}
+
+function signalNumber(signal: NodeJS.Signals): number {
+  return signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : signal === 'SIGKILL' ? 9 : 1;
+}

@@ -1,0 +1,222 @@
+/**
+ * Writes one snapshot directory: snapshot.json at once (status `recording`), then exchanges as
+ * NDJSON lines through gzip into append-only segments that rotate every `segmentExchanges`.
+ * A flush makes what was written readable by another process (gzip sync flush, bytes in the
+ * file, snapshot.json rewritten with the counts), so a crash loses at most what came after it.
+ */
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { finished } from 'node:stream/promises';
+import { constants as zc, createGzip, type Gzip } from 'node:zlib';
+import type { Exchange } from '../../model/exchange.ts';
+import { newId } from '../../model/ids.ts';
+import { SNAPSHOT_FORMAT_VERSION, type SnapshotMeta } from '../../model/snapshot.ts';
+import type { CreateSnapshotOptions, SnapshotWriter } from '../types.ts';
+import { SNAPSHOTS_DIR, segmentName, writeMeta } from './meta.ts';
+
+export const DEFAULT_SEGMENT_EXCHANGES = 10_000;
+
+interface OpenSegment {
+  name: string;
+  gzip: Gzip;
+  file: WriteStream;
+  count: number;
+}
+
+/** Creates the snapshot directory (and the store directory on first use) and its writer. */
+export async function createSnapshotWriter(
+  storeDir: string,
+  options: CreateSnapshotOptions = {},
+): Promise<FsSnapshotWriter> {
+  const now = Date.now();
+  const id = newId(now);
+  const dir = join(storeDir, SNAPSHOTS_DIR, id);
+  await mkdir(dir, { recursive: true });
+  const created = new Date(now).toISOString();
+  const base: SnapshotMeta = {
+    formatVersion: SNAPSHOT_FORMAT_VERSION,
+    id,
+    name: options.name ?? `snapshot-${created.slice(0, 19).replace(/[-:]/g, '').replace('T', '-')}`,
+    created,
+    status: 'recording',
+    services: [],
+    counts: { exchanges: 0, inbound: 0, outbound: 0, dropped: 0 },
+    segments: [],
+  };
+  if (options.source !== undefined) base.source = options.source;
+  if (options.tags !== undefined) base.tags = { ...options.tags };
+  const writer = new FsSnapshotWriter(dir, base, options);
+  await writeMeta(dir, writer.currentMeta('recording'));
+  return writer;
+}
+
+export class FsSnapshotWriter implements SnapshotWriter {
+  readonly id: string;
+  private readonly segmentExchanges: number;
+  private readonly services: Set<string>;
+  private readonly counts = { exchanges: 0, inbound: 0, outbound: 0 };
+  private readonly segments: string[] = [];
+  private first: { ms: number; ts: string } | undefined;
+  private last: { ms: number; ts: string } | undefined;
+  private segment: OpenSegment | undefined;
+  /** Operations run one after another: a flush must not interleave with a batch or a rotation. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private failure: Error | undefined;
+  private closing: Promise<SnapshotMeta> | undefined;
+  private dirty = false;
+
+  constructor(
+    readonly dir: string,
+    private readonly base: SnapshotMeta,
+    options: CreateSnapshotOptions,
+  ) {
+    this.id = base.id;
+    const n = options.segmentExchanges ?? DEFAULT_SEGMENT_EXCHANGES;
+    if (!Number.isInteger(n) || n < 1) throw new RangeError(`segmentExchanges must be a positive integer, got ${n}`);
+    this.segmentExchanges = n;
+    this.services = new Set(options.services ?? []);
+  }
+
+  writeBatch(exchanges: readonly Exchange[]): Promise<void> {
+    if (this.closing) return Promise.reject(new Error(`snapshot ${this.id} is closed`));
+    return this.serial(() => this.write(exchanges));
+  }
+
+  flush(): Promise<void> {
+    if (this.closing) return this.closing.then(() => undefined);
+    return this.serial(() => this.flushNow());
+  }
+
+  close(summary: { dropped?: number } = {}): Promise<SnapshotMeta> {
+    // Not through serial(): after a failure, close still has to release the open files.
+    this.closing ??= this.queue.then(() => this.closeNow(summary.dropped ?? 0));
+    return this.closing;
+  }
+
+  /** The snapshot.json content for the exchanges written so far. */
+  currentMeta(status: SnapshotMeta['status'], dropped = 0): SnapshotMeta {
+    const meta: SnapshotMeta = {
+      ...this.base,
+      status,
+      services: [...this.services].sort(),
+      counts: { ...this.counts, dropped },
+      segments: [...this.segments],
+    };
+    if (this.first && this.last) meta.timeRange = { first: this.first.ts, last: this.last.ts };
+    return meta;
+  }
+
+  private serial<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(() => {
+      if (this.failure) throw this.failure;
+      return op();
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async write(exchanges: readonly Exchange[]): Promise<void> {
+    for (const x of exchanges) {
+      if (this.failure) throw this.failure;
+      let seg = this.segment;
+      if (!seg || seg.count >= this.segmentExchanges) seg = await this.rotate();
+      seg.count++;
+      this.account(x);
+      // Respect gzip's backpressure so a slow disk bounds memory instead of growing it.
+      if (!seg.gzip.write(JSON.stringify(x) + '\n')) await this.drained(seg.gzip);
+    }
+    if (this.failure) throw this.failure;
+  }
+
+  /** Waits for 'drain', or fails if the stream is torn down first (it would never drain). */
+  private drained(gzip: Gzip): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const settle = (err?: Error) => {
+        gzip.off('drain', onDrain);
+        gzip.off('close', onClose);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onDrain = () => settle();
+      const onClose = () => settle(this.failure ?? new Error(`snapshot ${this.id}: segment stream closed`));
+      gzip.on('drain', onDrain);
+      gzip.on('close', onClose);
+    });
+  }
+
+  private account(x: Exchange): void {
+    this.dirty = true;
+    this.counts.exchanges++;
+    this.counts[x.direction]++;
+    if (x.service) this.services.add(x.service);
+    const ms = Date.parse(x.ts);
+    if (Number.isNaN(ms)) return;
+    // Exchanges are written when they end, so start times can arrive out of order.
+    if (!this.first || ms < this.first.ms) this.first = { ms, ts: x.ts };
+    if (!this.last || ms > this.last.ms) this.last = { ms, ts: x.ts };
+  }
+
+  private async rotate(): Promise<OpenSegment> {
+    if (this.segment) await this.finishSegment(this.segment);
+    const name = segmentName(this.segments.length + 1);
+    const gzip = createGzip();
+    const file = createWriteStream(join(this.dir, name), { flags: 'a' });
+    gzip.on('error', (err) => this.fail(err));
+    file.on('error', (err) => {
+      this.fail(err);
+      // Without this, a gzip whose reader is gone would never drain and a write would hang.
+      gzip.destroy(err);
+    });
+    gzip.pipe(file);
+    const seg: OpenSegment = { name, gzip, file, count: 0 };
+    this.segments.push(name);
+    this.segment = seg;
+    return seg;
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+  }
+
+  private async finishSegment(seg: OpenSegment): Promise<void> {
+    this.segment = undefined;
+    seg.gzip.end();
+    await finished(seg.file);
+  }
+
+  private async flushNow(): Promise<void> {
+    const seg = this.segment;
+    if (seg) {
+      await new Promise<void>((resolve, reject) =>
+        seg.gzip.flush(zc.Z_SYNC_FLUSH, () => (this.failure ? reject(this.failure) : resolve())),
+      );
+      // The flush callback runs once gzip has pushed its output; the pipe may still hold some
+      // of it (paused by the file's backpressure) until the file stream takes it.
+      while (seg.gzip.readableLength > 0 && !this.failure) await new Promise((r) => setImmediate(r));
+      // Writes to a file stream complete in order: an empty write completes after all before it.
+      await new Promise<void>((resolve, reject) =>
+        seg.file.write(Buffer.alloc(0), (err) => (err ? reject(err) : resolve())),
+      );
+    }
+    if (this.failure) throw this.failure;
+    if (this.dirty) {
+      this.dirty = false;
+      await writeMeta(this.dir, this.currentMeta('recording'));
+    }
+  }
+
+  private async closeNow(dropped: number): Promise<SnapshotMeta> {
+    const seg = this.segment;
+    if (seg && this.failure) {
+      this.segment = undefined;
+      seg.gzip.destroy();
+      seg.file.destroy();
+    }
+    if (this.failure) throw this.failure;
+    if (seg) await this.finishSegment(seg);
+    const meta = this.currentMeta('complete', dropped);
+    await writeMeta(this.dir, meta);
+    return meta;
+  }
+}
