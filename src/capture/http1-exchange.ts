@@ -83,7 +83,8 @@ export class InFlight {
     }
     if (this.error) x.error = this.error;
     const timings: NonNullable<Exchange['timings']> = {};
-    if (this.connectMs !== undefined) timings.connectMs = round(this.connectMs);
+    // -1 marks a connect still under way (it failed): no time to report.
+    if (this.connectMs !== undefined && this.connectMs >= 0) timings.connectMs = round(this.connectMs);
     if (this.ttfbMs !== undefined) timings.ttfbMs = round(this.ttfbMs);
     if (Object.keys(timings).length > 0) x.timings = timings;
     if (this.ctx.tags) x.tags = this.ctx.tags;

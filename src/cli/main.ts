@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { ExitCode, isTapwireError } from '../errors.ts';
 import { processContext, type CliContext } from './context.ts';
+import { registerDemo } from './demo.ts';
 import { registerRecord } from './record.ts';
 import { registerSnapshot } from './snapshot.ts';
 import { registerTail } from './tail.ts';
@@ -41,6 +42,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerRecord(program, ctx);
   registerSnapshot(program, ctx);
   registerTail(program, ctx);
+  registerDemo(program, ctx);
   // Help text is laid out by hand: wrap at 110 columns, not at the 80 of a pipe.
   const configure = (cmd: Command) => {
     cmd.configureHelp({ helpWidth: 110 });

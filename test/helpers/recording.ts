@@ -41,7 +41,10 @@ export async function startTestRecording(overrides: Partial<RecordConfig> = {}):
       await stop();
       const handle = await store.open(recording.snapshotId);
       const out: Exchange[] = [];
-      for await (const x of handle.exchanges()) out.push(x);
+      const problems: string[] = [];
+      for await (const x of handle.exchanges({ onProblem: (p) => problems.push(`${p.kind} line ${p.line}: ${p.message}`) })) out.push(x);
+      // Every record the proxy writes must read back valid.
+      if (problems.length > 0) throw new Error(`snapshot has unreadable records:\n${problems.join('\n')}`);
       return out;
     },
     async cleanup() {

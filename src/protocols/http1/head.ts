@@ -58,6 +58,14 @@ const TARGET = /^[\x21-\x7e\x80-\xff]+$/;
 /** Parses a complete head (`text` is the latin1 view of `raw` without the final CRLFCRLF). */
 export function parseHead(kind: 'request' | 'response', text: string, raw: Buffer): Http1Head {
   const lines = text.split('\r\n');
+  // A bare LF ends no line here: the first one decides the error, before any other check (the
+  // parser reports it with this same code when it sees it before the end of the head).
+  for (let i = 0; i < lines.length; i++) {
+    if ((lines[i] as string).includes('\n')) {
+      const code = i > 0 ? 'bad-header' : kind === 'request' ? 'bad-request-line' : 'bad-status-line';
+      throw new Http1ParseError(code, 'line ended by a bare LF (CRLF required)');
+    }
+  }
   const startLine = lines[0] ?? '';
   const head: Http1Head = {
     method: '',

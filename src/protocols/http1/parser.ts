@@ -263,24 +263,22 @@ export class Http1Parser {
 
   /**
    * Finds the CRLFCRLF ending a head or trailer section in `buf`, of which the first `have` bytes
-   * were already searched, skipping the first `skip` bytes. Rejects bare LF line endings as they
-   * arrive (else a head ended by LF LF would wait for a CRLFCRLF that may belong to a later
-   * message) and sections not ended within `maxHeadBytes`. Returns the offset after the
-   * CRLFCRLF, or -1 when more input is needed.
+   * were already searched, skipping the first `skip` bytes. Returns the offset after the
+   * CRLFCRLF, or -1 when more input is needed. While the end is missing, rejects bare LF line
+   * endings (else a head ended by LF LF would wait for a CRLFCRLF that may belong to a later
+   * message) with the code parseHead gives them once the end is there (the first bare LF
+   * decides: in the start line or in a field line), and sections not ended within maxHeadBytes.
    */
   private findEnd(buf: Buffer, have: number, skip: number, startLineCode: Http1ErrorCode | undefined): number {
     const idx = buf.indexOf(CRLF_CRLF, Math.max(skip, have - 3));
-    const region = idx < 0 ? buf : buf.subarray(0, idx + 4);
-    for (let i = region.indexOf(LF, Math.max(skip, have)); i >= 0; i = region.indexOf(LF, i + 1)) {
-      if (i > skip && region[i - 1] === CR) continue;
-      const inStartLine = startLineCode !== undefined && region.indexOf(LF, skip) === i;
+    if (idx >= 0) return idx + 4;
+    for (let i = buf.indexOf(LF, Math.max(skip, have)); i >= 0; i = buf.indexOf(LF, i + 1)) {
+      if (i > skip && buf[i - 1] === CR) continue;
+      const inStartLine = startLineCode !== undefined && buf.indexOf(LF, skip) === i;
       throw new Http1ParseError(inStartLine ? startLineCode : 'bad-header', 'line ended by a bare LF (CRLF required)');
     }
-    if (idx < 0) {
-      if (buf.length >= this.maxHeadBytes) throw new Http1ParseError('head-too-large', `message head larger than ${this.maxHeadBytes} bytes`);
-      return -1;
-    }
-    return idx + 4;
+    if (buf.length >= this.maxHeadBytes) throw new Http1ParseError('head-too-large', `message head larger than ${this.maxHeadBytes} bytes`);
+    return -1;
   }
 
   /** Returns the offset after the head, or -1 when more input is needed. */

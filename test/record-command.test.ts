@@ -1,0 +1,159 @@
+/**
+ * `tapwire record -- COMMAND` as a user runs it: the real CLI starts a real app (Python and
+ * Node) with the proxy environment; the app's inbound and outbound traffic is recorded.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { openStore } from '../src/store/fs/index.ts';
+import type { Exchange, HttpExchange } from '../src/model/exchange.ts';
+import { run, startOrigin, type Origin } from './helpers/peers.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const BIN = path.join(ROOT, 'bin', 'tapwire.js');
+const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+interface Started {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exit: Promise<number>;
+  /** Resolves when `text` has appeared on stdout or stderr. */
+  waitFor(text: string | RegExp): Promise<string>;
+}
+
+function startTapwire(args: string[], env: NodeJS.ProcessEnv = process.env): Started {
+  const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  const waiters: Array<{ test: string | RegExp; resolve: (s: string) => void }> = [];
+  const check = () => {
+    for (const w of [...waiters]) {
+      const all = out + err;
+      const m = typeof w.test === 'string' ? (all.includes(w.test) ? w.test : null) : all.match(w.test)?.[0];
+      if (m) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(m);
+      }
+    }
+  };
+  child.stdout?.on('data', (d) => ((out += d), check()));
+  child.stderr?.on('data', (d) => ((err += d), check()));
+  const exit = new Promise<number>((r) => child.once('exit', (code, signal) => r(code ?? (signal ? 128 : 1))));
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exit,
+    waitFor: (test) =>
+      new Promise((resolve, reject) => {
+        waiters.push({ test, resolve });
+        check();
+        void exit.then(() => reject(new Error(`tapwire exited before printing ${test}\nstdout: ${out}\nstderr: ${err}`)));
+      }),
+  };
+}
+
+async function readSnapshot(store: string, id: string): Promise<Exchange[]> {
+  const handle = await openStore(store).open(id);
+  const out: Exchange[] = [];
+  for await (const x of handle.exchanges()) out.push(x);
+  return out;
+}
+
+describe('record -- COMMAND', () => {
+  let dep: Origin;
+  let store: string;
+
+  before(async () => {
+    dep = await startOrigin((req, res) => res.end(`dep saw ${req.method} ${req.url}`));
+    store = mkdtempSync(path.join(os.tmpdir(), 'tapwire-cmd-'));
+  });
+  after(async () => {
+    await dep.close();
+    rmSync(store, { recursive: true, force: true });
+  });
+
+  it('records a Python app in and out, and stops when the app exits', async () => {
+    const appPort = await freePort();
+    const tw = startTapwire([
+      'record', '--store', store, '--name', 'py-run', '--app', `127.0.0.1:${appPort}`,
+      '--in-port', '0', '--out-port', '0', '--admin-port', '0', '--log-level', 'warn',
+      '--', PYTHON, path.join(ROOT, 'test/fixtures/apps/py_app.py'), String(appPort), dep.url, '2',
+    ]);
+    const inbound = await tw.waitFor(/inbound\s+127\.0\.0\.1:\d+/);
+    const inPort = Number(inbound.split(':').pop());
+    await tw.waitFor('py app listening');
+    for (const p of ['/one', '/two?x=1']) {
+      const res = await run('curl', ['-sS', '--max-time', '10', `http://127.0.0.1:${inPort}${p}`]);
+      assert.equal(res.code, 0, res.stderr);
+      assert.deepEqual(JSON.parse(res.stdout), { app: 'py', path: p, dep: `dep saw GET ${p}` });
+    }
+    const code = await tw.exit;
+    assert.equal(code, 0, tw.stderr());
+    assert.match(tw.stderr(), /recorded 4 exchanges \(2 in, 2 out\) in snapshot py-run/);
+    const xs = (await readSnapshot(store, 'py-run')) as HttpExchange[];
+    const inb = xs.filter((x) => x.direction === 'inbound').map((x) => new URL(x.request.url).pathname + new URL(x.request.url).search);
+    const out = xs.filter((x) => x.direction === 'outbound').map((x) => x.request.url);
+    assert.deepEqual(inb.sort(), ['/one', '/two?x=1']);
+    assert.deepEqual(out.sort(), [`${dep.url}/one`, `${dep.url}/two?x=1`]);
+    assert.ok(xs.every((x) => x.response?.status === 200));
+  });
+
+  it('records a Node app using fetch with no proxy code, and Ctrl-C closes the snapshot', async () => {
+    const appPort = await freePort();
+    const tw = startTapwire([
+      'record', '--store', store, '--name', 'node-run', '--app', `127.0.0.1:${appPort}`,
+      '--in-port', '0', '--out-port', '0', '--admin-port', '0', '--log-level', 'warn',
+      '--', process.execPath, path.join(ROOT, 'test/fixtures/apps/node_app.mjs'), String(appPort), dep.url,
+    ]);
+    const inbound = await tw.waitFor(/inbound\s+127\.0\.0\.1:\d+/);
+    const inPort = Number(inbound.split(':').pop());
+    await tw.waitFor('node app listening');
+    const res = await run('curl', ['-sS', '--max-time', '10', `http://127.0.0.1:${inPort}/hello`]);
+    assert.deepEqual(JSON.parse(res.stdout), { app: 'node', path: '/hello', dep: 'dep saw GET /hello' });
+    tw.child.kill('SIGINT');
+    const code = await tw.exit;
+    assert.equal(code, 0, tw.stderr());
+    assert.match(tw.stderr(), /recorded 2 exchanges \(1 in, 1 out\)/);
+    const meta = (await openStore(store).open('node-run')).meta;
+    assert.equal(meta.status, 'complete');
+    const xs = (await readSnapshot(store, 'node-run')) as HttpExchange[];
+    assert.deepEqual(xs.map((x) => `${x.direction} ${x.request.url}`).sort(), [
+      `inbound http://127.0.0.1:${inPort}/hello`,
+      `outbound ${dep.url}/hello`,
+    ]);
+  });
+
+  it('fails clearly when the command cannot start', async () => {
+    const tw = startTapwire(['record', '--store', store, '--out-port', '0', '--admin-port', '0', '--', 'no-such-command-tapwire']);
+    const code = await tw.exit;
+    assert.equal(code, 1);
+    assert.match(tw.stderr(), /cannot start "no-such-command-tapwire".*\n\s+hint: /);
+    assert.doesNotMatch(tw.stderr(), /at .*\.ts:\d+/); // no stack trace
+  });
+
+  it('says which port is taken', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as net.AddressInfo).port;
+    const tw = startTapwire(['record', '--store', store, '--proxy-type', 'forward', '--out-port', String(port), '--admin-port', '0']);
+    const code = await tw.exit;
+    blocker.close();
+    assert.equal(code, 1);
+    assert.match(tw.stderr(), new RegExp(`cannot listen for outbound traffic on 127.0.0.1:${port} \\(EADDRINUSE\\)`));
+    assert.match(tw.stderr(), /hint: another process uses port/);
+  });
+});
