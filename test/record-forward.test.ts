@@ -51,7 +51,13 @@ function splitDump(stdout: string): { status: number; headers: [string, string][
 }
 
 /** The checks every proxied HTTP exchange passes: the record matches what both ends saw. */
-function assertRecordedAsSeen(x: HttpExchange, echo: Echo, client: { status: number; headers: [string, string][]; body: string }, url: string, dst: string): void {
+function assertRecordedAsSeen(
+  x: HttpExchange,
+  echo: Echo,
+  client: { status: number; headers: [string, string][]; body: string },
+  url: string,
+  dst: string,
+): void {
   assert.equal(x.direction, 'outbound');
   assert.equal(x.protocol, 'http');
   assert.equal(x.request.url, url);
@@ -89,15 +95,37 @@ describe('record: outbound forward proxy with real clients', { skip: noCurl }, (
   it('curl -x: absolute-form GET, forwarded in origin-form, headers kept in order', async () => {
     await withRecording(async (rec) => {
       const url = `${origin.url}/abs/path?q=1&r=2`;
-      const res = await curl(['-D', '-', '-x', rec.outProxy, '-H', 'X-First: 1', '-H', 'x-MiXeD-case: yes', '-H', 'X-First: 2', url]);
+      const res = await curl([
+        '-D',
+        '-',
+        '-x',
+        rec.outProxy,
+        '-H',
+        'X-First: 1',
+        '-H',
+        'x-MiXeD-case: yes',
+        '-H',
+        'X-First: 2',
+        url,
+      ]);
       assert.equal(res.code, 0, res.stderr);
       const client = splitDump(res.stdout);
       assert.equal(client.status, 200);
       const echo = JSON.parse(client.body) as Echo;
       assert.equal(echo.url, '/abs/path?q=1&r=2', 'the origin gets origin-form');
       assert.ok(!echo.rawHeaders.some((h) => /^proxy-/i.test(h)), 'headers meant for the proxy stay at the proxy');
-      assert.deepEqual(pairs(echo.rawHeaders).filter(([n]) => /^x-/i.test(n)), [['X-First', '1'], ['x-MiXeD-case', 'yes'], ['X-First', '2']]);
-      assert.deepEqual(client.headers.filter(([n]) => /^(x-|set-cookie)/i.test(n)).map(([n]) => n), ['X-Zulu', 'Set-Cookie', 'Set-Cookie', 'X-Alpha']);
+      assert.deepEqual(
+        pairs(echo.rawHeaders).filter(([n]) => /^x-/i.test(n)),
+        [
+          ['X-First', '1'],
+          ['x-MiXeD-case', 'yes'],
+          ['X-First', '2'],
+        ],
+      );
+      assert.deepEqual(
+        client.headers.filter(([n]) => /^(x-|set-cookie)/i.test(n)).map(([n]) => n),
+        ['X-Zulu', 'Set-Cookie', 'Set-Cookie', 'X-Alpha'],
+      );
 
       const xs = await rec.stopAndRead();
       assert.equal(xs.length, 1);
@@ -185,7 +213,19 @@ describe('record: outbound forward proxy with real clients', { skip: noCurl }, (
       const file = path.join(scratch, 'upload.txt');
       const upload = Array.from({ length: 2000 }, (_, i) => `line ${i} of a chunked upload\n`).join('');
       writeFileSync(file, upload);
-      const chunked = await curl(['-D', '-', '-x', rec.outProxy, '-H', 'Transfer-Encoding: chunked', '-H', 'Content-Type: text/plain', '--data-binary', `@${file}`, `${origin.url}/upload`]);
+      const chunked = await curl([
+        '-D',
+        '-',
+        '-x',
+        rec.outProxy,
+        '-H',
+        'Transfer-Encoding: chunked',
+        '-H',
+        'Content-Type: text/plain',
+        '--data-binary',
+        `@${file}`,
+        `${origin.url}/upload`,
+      ]);
       assert.equal(chunked.code, 0, chunked.stderr);
       const chunkedClient = splitDump(chunked.stdout);
       const chunkedEcho = JSON.parse(chunkedClient.body) as Echo;
@@ -199,7 +239,10 @@ describe('record: outbound forward proxy with real clients', { skip: noCurl }, (
       assert.equal(px.request.body?.contentType, 'application/x-www-form-urlencoded');
       const cx = onlyHttp(xs, '/upload');
       assertRecordedAsSeen(cx, chunkedEcho, chunkedClient, `${origin.url}/upload`, `127.0.0.1:${origin.port}`);
-      assert.deepEqual(cx.request.headers.filter(([n]) => /^(transfer-encoding|content-length)$/i.test(n)), [['Transfer-Encoding', 'chunked']]);
+      assert.deepEqual(
+        cx.request.headers.filter(([n]) => /^(transfer-encoding|content-length)$/i.test(n)),
+        [['Transfer-Encoding', 'chunked']],
+      );
       assert.equal(cx.request.body?.size, Buffer.byteLength(upload));
       assert.equal(cx.request.body?.truncated, false);
       assert.equal(cx.request.body?.contentType, 'text/plain');
@@ -219,7 +262,10 @@ describe('record: outbound forward proxy with real clients', { skip: noCurl }, (
         "    out.append({'status': r.status, 'headers': r.getheaders(), 'body': r.read().decode()})",
         'print(json.dumps(out))',
       ].join('\n');
-      const res = await run(python3(), ['-c', script, origin.url], { env: cleanEnv({ http_proxy: rec.outProxy }), timeoutMs: 20_000 });
+      const res = await run(python3(), ['-c', script, origin.url], {
+        env: cleanEnv({ http_proxy: rec.outProxy }),
+        timeoutMs: 20_000,
+      });
       assert.equal(res.code, 0, res.stderr);
       const out = JSON.parse(res.stdout) as Array<{ status: number; headers: [string, string][]; body: string }>;
       assert.equal(out.length, 2);
@@ -245,11 +291,11 @@ describe('record: outbound forward proxy with real clients', { skip: noCurl }, (
 
   it('Node fetch through undici ProxyAgent: CONNECT tunnel, keep-alive over several requests', async () => {
     await withRecording(async (rec) => {
-      const agent = new ProxyAgent(rec.outProxy);
+      // One connection: undici opens a second one when a request starts before the previous
+      // one's connection is marked free (it does so without a proxy too).
+      const agent = new ProxyAgent({ uri: rec.outProxy, connections: 1 });
       const seen: Array<{ echo: Echo; client: { status: number; headers: [string, string][]; body: string } }> = [];
-      // Three GETs then a POST: undici itself puts a request with a body on a fresh
-      // connection (it does so without a proxy too), so keep-alive is checked on the GETs.
-      const methods = ['GET', 'GET', 'GET', 'POST'];
+      const methods = ['GET', 'POST', 'GET', 'POST'];
       try {
         for (const [i, method] of methods.entries()) {
           const post = method === 'POST';
@@ -272,12 +318,11 @@ describe('record: outbound forward proxy with real clients', { skip: noCurl }, (
         assert.equal(s.echo.url, `/node/${i}`);
         assert.equal(s.echo.method, methods[i]);
       }
-      // One tunnel, one upstream connection: the origin saw the GETs from the same port.
-      assert.equal(new Set(seen.slice(0, 3).map((s) => s.echo.remotePort)).size, 1);
+      // One tunnel, one upstream connection: the origin saw every request from the same port.
+      assert.equal(new Set(seen.map((s) => s.echo.remotePort)).size, 1);
 
       const xs = await rec.stopAndRead();
       assert.equal(xs.length, methods.length);
-      const upstreamOf = new Map<string, number>();
       for (const [i, s] of seen.entries()) {
         const x = onlyHttp(xs, `/node/${i}`);
         assert.equal(x.direction, 'outbound');
@@ -290,13 +335,12 @@ describe('record: outbound forward proxy with real clients', { skip: noCurl }, (
         assert.equal(x.response?.status, 200);
         assert.equal(decodeBody(x.response?.body).toString(), s.client.body);
         // fetch's Headers lowercases and sorts (and joins Set-Cookie): compare the names as sets.
-        assert.deepEqual([...new Set(x.response?.headers.map(([n]) => n.toLowerCase()))].sort(), [...new Set(s.client.headers.map(([n]) => n))].sort());
-        // Each tunnel (client connection, the record's src) has exactly one upstream connection.
-        const src = x.src ?? '';
-        assert.equal(upstreamOf.get(src) ?? s.echo.remotePort, s.echo.remotePort);
-        upstreamOf.set(src, s.echo.remotePort);
+        assert.deepEqual(
+          [...new Set(x.response?.headers.map(([n]) => n.toLowerCase()))].sort(),
+          [...new Set(s.client.headers.map(([n]) => n))].sort(),
+        );
       }
-      assert.equal(new Set(xs.slice(0, 3).map((x) => x.src)).size, 1, 'the GETs came through one tunnel');
+      assert.equal(new Set(xs.map((x) => x.src)).size, 1, 'all came through one tunnel');
     });
   });
 
@@ -323,17 +367,28 @@ describe('record: outbound forward proxy with real clients', { skip: noCurl }, (
       const third = await readResponse(reader);
       await reader.readToEnd(); // the proxy closes after Connection: close
       const echoes = [first, second, third].map((r) => JSON.parse(r.body) as Echo);
-      assert.deepEqual(echoes.map((e) => [e.origin, e.url]), [['a', '/seq/1'], ['b', '/seq/2'], ['a', '/seq/3']]);
+      assert.deepEqual(
+        echoes.map((e) => [e.origin, e.url]),
+        [
+          ['a', '/seq/1'],
+          ['b', '/seq/2'],
+          ['a', '/seq/3'],
+        ],
+      );
       for (const r of [first, second, third]) assert.match(r.head, /^HTTP\/1\.1 200 OK\r\n/);
 
       const xs = await rec.stopAndRead();
-      assert.deepEqual(httpExchanges(xs).map((x) => [x.request.url, x.dst, x.response?.status]), [
-        [`http://${a}/seq/1`, a, 200],
-        [`http://${b}/seq/2`, b, 200],
-        [`http://${a}/seq/3`, a, 200],
-      ]);
+      assert.deepEqual(
+        httpExchanges(xs).map((x) => [x.request.url, x.dst, x.response?.status]),
+        [
+          [`http://${a}/seq/1`, a, 200],
+          [`http://${b}/seq/2`, b, 200],
+          [`http://${a}/seq/3`, a, 200],
+        ],
+      );
       assert.equal(new Set(xs.map((x) => x.src)).size, 1);
-      for (const [i, x] of httpExchanges(xs).entries()) assert.deepEqual(x.request.headers, pairs((echoes[i] as Echo).rawHeaders));
+      for (const [i, x] of httpExchanges(xs).entries())
+        assert.deepEqual(x.request.headers, pairs((echoes[i] as Echo).rawHeaders));
     });
   });
 
@@ -352,20 +407,26 @@ describe('record: outbound forward proxy with real clients', { skip: noCurl }, (
       const echoes: Echo[] = [];
       for (let i = 0; i < 4; i++) echoes.push(JSON.parse((await readResponse(reader)).body) as Echo);
       await reader.readToEnd();
-      assert.deepEqual(echoes.map((e) => [e.origin, e.method, e.url, e.body]), [
-        ['a', 'GET', '/pipe/1', ''],
-        ['b', 'POST', '/pipe/2', 'hello'],
-        ['b', 'GET', '/pipe/3', ''],
-        ['a', 'GET', '/pipe/4', ''],
-      ]);
+      assert.deepEqual(
+        echoes.map((e) => [e.origin, e.method, e.url, e.body]),
+        [
+          ['a', 'GET', '/pipe/1', ''],
+          ['b', 'POST', '/pipe/2', 'hello'],
+          ['b', 'GET', '/pipe/3', ''],
+          ['a', 'GET', '/pipe/4', ''],
+        ],
+      );
 
       const xs = await rec.stopAndRead();
-      assert.deepEqual(httpExchanges(xs).map((x) => [x.request.url, x.dst, x.response?.status]), [
-        [`http://${a}/pipe/1`, a, 200],
-        [`http://${b}/pipe/2`, b, 200],
-        [`http://${b}/pipe/3`, b, 200],
-        [`http://${a}/pipe/4`, a, 200],
-      ]);
+      assert.deepEqual(
+        httpExchanges(xs).map((x) => [x.request.url, x.dst, x.response?.status]),
+        [
+          [`http://${a}/pipe/1`, a, 200],
+          [`http://${b}/pipe/2`, b, 200],
+          [`http://${b}/pipe/3`, b, 200],
+          [`http://${a}/pipe/4`, a, 200],
+        ],
+      );
       assert.equal(decodeBody(onlyHttp(xs, '/pipe/2').request.body).toString(), 'hello');
     });
   });

@@ -2,7 +2,7 @@
  * The outbound port: one listener that speaks HTTP proxy (absolute-form requests and CONNECT)
  * and SOCKS4, SOCKS4a and SOCKS5, told apart by the first byte a client sends.
  */
-import net from 'node:net';
+import type net from 'node:net';
 import type { Http1Head } from '../protocols/http1/head.ts';
 import { SocksServerHandshake, detectProxyProtocol, type SocksFailure } from '../protocols/socks/index.ts';
 import { errorResponse } from './error-response.ts';
@@ -22,8 +22,14 @@ export interface ForwardOptions {
 export function handleForwardConnection(client: net.Socket, opts: ForwardOptions, deps: SessionDeps): ConnectionHandle {
   let session: Http1Session | undefined;
   let started = false;
+  // The listener allows half-open connections, so a FIN does not end our side by itself: a
+  // client that leaves before saying anything would otherwise hold the socket until the idle
+  // timeout.
+  const onEarlyEnd = () => client.end();
+  client.once('end', onEarlyEnd);
   client.once('data', (first: Buffer) => {
     started = true;
+    client.removeListener('end', onEarlyEnd);
     const kind = detectProxyProtocol(first[0] ?? 0);
     if (kind === 'http') {
       session = new Http1Session(
@@ -61,6 +67,12 @@ function connectTunnel(client: net.Socket, head: Http1Head, target: Target, rest
 
 function socksHandshake(client: net.Socket, first: Buffer, opts: ForwardOptions, deps: SessionDeps): void {
   const handshake = new SocksServerHandshake();
+  // A client that half-closes in the middle of the handshake can never finish it: close too
+  // (the listener allows half-open connections, so nothing else would).
+  const onEnd = () => {
+    client.removeListener('data', onData);
+    client.end();
+  };
   const onData = (chunk: Buffer) => {
     for (const step of handshake.push(chunk)) {
       switch (step.type) {
@@ -71,6 +83,7 @@ function socksHandshake(client: net.Socket, first: Buffer, opts: ForwardOptions,
           return;
         case 'fail':
           client.removeListener('data', onData);
+          client.removeListener('end', onEnd);
           deps.metrics.errors.labels({ kind: 'bad_socks' }).inc();
           deps.logger.info({ src: `${client.remoteAddress}:${client.remotePort}` }, `SOCKS handshake failed: ${step.reason}`);
           if (step.bytes) client.end(step.bytes);
@@ -78,6 +91,7 @@ function socksHandshake(client: net.Socket, first: Buffer, opts: ForwardOptions,
           return;
         case 'connect': {
           client.removeListener('data', onData);
+          client.removeListener('end', onEnd); // from now on the tunnel handles the client's FIN
           client.pause();
           const tags: Record<string, string> = { ...opts.exchange.tags, tunnel: `socks${step.version}` };
           if (step.user) tags['socksUser'] = step.user;
@@ -96,6 +110,7 @@ function socksHandshake(client: net.Socket, first: Buffer, opts: ForwardOptions,
     }
   };
   client.on('data', onData);
+  client.once('end', onEnd);
   onData(first);
 }
 
@@ -126,6 +141,8 @@ function dial(
 ): void {
   const startWall = Date.now();
   const startMono = performance.now();
+  // Read now: the record is built after the client is gone, when Node no longer knows the peer.
+  const src = `${client.remoteAddress ?? '?'}:${client.remotePort ?? 0}`;
   client.pause();
   const upstream = connectUpstream(target, deps.connectTimeoutMs);
   const onError = (e: Error) => {
@@ -141,7 +158,7 @@ function dial(
         direction: opts.exchange.direction,
         service: opts.exchange.service,
         protocol: 'tcp',
-        src: `${client.remoteAddress ?? '?'}:${client.remotePort ?? 0}`,
+        src,
         dst: formatTarget(target),
         stream: { chunks: [], bytesC2s: 0, bytesS2c: 0, truncated: false },
         error,

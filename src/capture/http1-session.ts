@@ -309,7 +309,10 @@ export class Http1Session {
     socket.on('data', (chunk: Buffer) => {
       if (socket !== this.up) return;
       this.bytesS2c.inc(chunk.length);
+      // Corked: a response head and its body leave in one writev, not one write each.
+      this.client.cork();
       const used = parser.execute(chunk);
+      this.client.uncork();
       if (parser.error) {
         this.upstreamFailed(Object.assign(new Error(`invalid response from upstream: ${parser.error.message}`), { code: 'EPROTO' }), 'protocol');
       } else if (parser.isTunnel) {

@@ -28,6 +28,8 @@ export interface TcpTunnelOptions {
 export function runTcpTunnel(client: net.Socket, upstream: net.Socket, opts: TcpTunnelOptions, deps: SessionDeps): void {
   const startWall = Date.now();
   const startMono = performance.now();
+  // Read now: once the socket is closed (when the record is built) Node no longer knows the peer.
+  const src = `${client.remoteAddress ?? '?'}:${client.remotePort ?? 0}`;
   const chunks: Array<{ dir: TcpChunk['dir']; tMs: number; raw: Buffer }> = [];
   const kept = { c2s: 0, s2c: 0 };
   const total = { c2s: 0, s2c: 0 };
@@ -69,7 +71,7 @@ export function runTcpTunnel(client: net.Socket, upstream: net.Socket, opts: Tcp
         direction,
         service: opts.exchange.service,
         protocol: 'tcp',
-        src: `${client.remoteAddress ?? '?'}:${client.remotePort ?? 0}`,
+        src,
         dst: formatTarget(opts.target),
         stream: {
           chunks: chunks.map((c) => ({ dir: c.dir, tMs: Math.round(c.tMs * 1000) / 1000, data: encodeBody(c.raw) })),
@@ -85,22 +87,34 @@ export function runTcpTunnel(client: net.Socket, upstream: net.Socket, opts: Tcp
     });
   };
 
-  let closed = 0;
-  const onClose = () => {
-    if (++closed === 2) finish();
-  };
+  let clientEnded = false;
   client.on('data', (d: Buffer) => note('c2s', d));
   upstream.on('data', (d: Buffer) => note('s2c', d));
   upstream.on('error', (err) => {
     error ??= classifyError(err, 'response');
     client.destroy();
   });
+  client.once('end', () => (clientEnded = true));
   client.on('error', (err) => {
-    error ??= { ...classifyError(err, 'request'), kind: 'aborted' };
+    // After its FIN, a client that resets has closed without reading what the server still
+    // sent (typically the TLS close_notify answering its own): the conversation ended normally.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (!(clientEnded && (code === 'ECONNRESET' || code === 'EPIPE'))) error ??= { ...classifyError(err, 'request'), kind: 'aborted' };
     upstream.destroy();
   });
-  client.on('close', onClose);
-  upstream.on('close', onClose);
+  // The conversation is over when the client is gone: nothing can reach it any more, so the
+  // upstream goes too. Recording right here (not on the upstream's later close) means a
+  // listener that stops once its client sockets are closed never loses the record.
+  client.on('close', () => {
+    upstream.destroy();
+    finish();
+  });
+  if (client.closed) {
+    // The client left before the tunnel was told apart (see tunnel.ts): record it now, as its
+    // close event has been and gone.
+    upstream.destroy();
+    finish();
+  }
   if (opts.serverFirst && opts.serverFirst.length > 0) note('s2c', opts.serverFirst);
   if (opts.clientFirst && opts.clientFirst.length > 0) {
     note('c2s', opts.clientFirst);

@@ -33,6 +33,7 @@ export function startTunnel(client: net.Socket, upstream: net.Socket, first: Buf
     upstream.removeListener('data', onUpstream);
     client.removeListener('close', onEarlyClose);
     upstream.removeListener('close', onEarlyClose);
+    client.removeListener('end', onEarlyClose);
   };
 
   const raw = (serverFirst?: Buffer) => {
@@ -81,6 +82,10 @@ export function startTunnel(client: net.Socket, upstream: net.Socket, first: Buf
   upstream.on('data', onUpstream);
   client.once('close', onEarlyClose);
   upstream.once('close', onEarlyClose);
+  // The client half-closed without a byte: nothing will ever come to sniff (the listener allows
+  // half-open connections, so the socket would otherwise wait for the idle timeout). The pipe
+  // of the TCP tunnel passes the FIN on.
+  client.once('end', onEarlyClose);
   client.resume();
   upstream.resume();
   decide();

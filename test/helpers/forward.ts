@@ -90,7 +90,8 @@ export function needTool(file: string, versionArgs: string[] = ['--version']): s
     return false;
   } catch {
     const reason = `${file} is not installed`;
-    if (process.env.TAPWIRE_REQUIRE_SYSTEM_TESTS === '1') throw new Error(`${reason} and TAPWIRE_REQUIRE_SYSTEM_TESTS=1`);
+    if (process.env.TAPWIRE_REQUIRE_SYSTEM_TESTS === '1')
+      throw new Error(`${reason} and TAPWIRE_REQUIRE_SYSTEM_TESTS=1`);
     return reason;
   }
 }
@@ -173,7 +174,10 @@ export function connectTo(port: number, host = '127.0.0.1'): Promise<net.Socket>
 }
 
 /** Opens a CONNECT tunnel through the proxy; resolves with the socket and the proxy's answer head. */
-export async function connectTunnel(proxyPort: number, authority: string): Promise<{ socket: net.Socket; reader: SocketReader; head: string }> {
+export async function connectTunnel(
+  proxyPort: number,
+  authority: string,
+): Promise<{ socket: net.Socket; reader: SocketReader; head: string }> {
   const socket = await connectTo(proxyPort);
   const reader = new SocketReader(socket);
   socket.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`);
@@ -185,7 +189,11 @@ export async function connectTunnel(proxyPort: number, authority: string): Promi
  * A SOCKS5 CONNECT without authentication (RFC 1928) to an IPv4 address or a domain;
  * resolves with the reply code (0 = succeeded) and the socket, ready for tunnel data.
  */
-export async function socks5Connect(proxyPort: number, host: string, port: number): Promise<{ socket: net.Socket; reader: SocketReader; rep: number }> {
+export async function socks5Connect(
+  proxyPort: number,
+  host: string,
+  port: number,
+): Promise<{ socket: net.Socket; reader: SocketReader; rep: number }> {
   const socket = await connectTo(proxyPort);
   const reader = new SocketReader(socket);
   socket.write(Buffer.from([0x05, 0x01, 0x00]));
@@ -194,7 +202,9 @@ export async function socks5Connect(proxyPort: number, host: string, port: numbe
   const portBytes = Buffer.alloc(2);
   portBytes.writeUInt16BE(port);
   const ipv4 = net.isIPv4(host) ? Buffer.from(host.split('.').map(Number)) : undefined;
-  const address = ipv4 ? Buffer.concat([Buffer.from([0x01]), ipv4]) : Buffer.concat([Buffer.from([0x03, host.length]), Buffer.from(host, 'latin1')]);
+  const address = ipv4
+    ? Buffer.concat([Buffer.from([0x01]), ipv4])
+    : Buffer.concat([Buffer.from([0x03, host.length]), Buffer.from(host, 'latin1')]);
   socket.write(Buffer.concat([Buffer.from([0x05, 0x01, 0x00]), address, portBytes]));
   const head = await reader.read(4);
   if (head.length < 4) throw new Error(`SOCKS5 reply cut short: ${head.toString('hex')}`);
@@ -224,7 +234,9 @@ export function tcpExchanges(xs: Exchange[]): TcpExchange[] {
 export function onlyHttp(xs: Exchange[], suffix: string): HttpExchange {
   const found = httpExchanges(xs).filter((x) => x.request.url.endsWith(suffix));
   if (found.length !== 1) {
-    throw new Error(`expected one exchange for …${suffix}, found ${found.length} among ${xs.map((x) => (x.protocol === 'tcp' ? `tcp ${x.dst}` : `${x.protocol} ${x.request.url}`)).join(', ')}`);
+    throw new Error(
+      `expected one exchange for …${suffix}, found ${found.length} among ${xs.map((x) => (x.protocol === 'tcp' ? `tcp ${x.dst}` : `${x.protocol} ${x.request.url}`)).join(', ')}`,
+    );
   }
   return found[0] as HttpExchange;
 }

@@ -64,7 +64,16 @@ describe('parseHead: request line', () => {
     it(`rejects the request line ${JSON.stringify(line)}`, () => rejects('request', line, 'bad-request-line'));
   }
 
-  for (const line of ['GET / HTTP/2.0', 'GET / HTTP/1.2', 'GET / HTTP/0.9', 'GET / HTTP/1', 'GET / http/1.1', 'GET / HTTP/1.1x', 'GET / HTTPS/1.1', 'GET / ']) {
+  for (const line of [
+    'GET / HTTP/2.0',
+    'GET / HTTP/1.2',
+    'GET / HTTP/0.9',
+    'GET / HTTP/1',
+    'GET / http/1.1',
+    'GET / HTTP/1.1x',
+    'GET / HTTPS/1.1',
+    'GET / ',
+  ]) {
     it(`rejects the version in ${JSON.stringify(line)}`, () => rejects('request', line, 'bad-version'));
   }
 });
@@ -86,7 +95,21 @@ describe('parseHead: status line', () => {
     assert.equal(head('response', 'HTTP/1.1 999 Whatever').status, 999);
   });
 
-  for (const line of ['', 'HTTP/1.1', 'HTTP/1.1 ', 'HTTP/1.1 20 OK', 'HTTP/1.1 2000 OK', 'HTTP/1.1 099 Low', 'HTTP/1.1 000', 'HTTP/1.1  200 OK', 'HTTP/1.1 abc OK', 'ICY 200 OK', 'HTTP/1.1 200 O\x01K', 'HTTP/1.1 200 O\x7fK', 'HTTP/1.1 200\tOK']) {
+  for (const line of [
+    '',
+    'HTTP/1.1',
+    'HTTP/1.1 ',
+    'HTTP/1.1 20 OK',
+    'HTTP/1.1 2000 OK',
+    'HTTP/1.1 099 Low',
+    'HTTP/1.1 000',
+    'HTTP/1.1  200 OK',
+    'HTTP/1.1 abc OK',
+    'ICY 200 OK',
+    'HTTP/1.1 200 O\x01K',
+    'HTTP/1.1 200 O\x7fK',
+    'HTTP/1.1 200\tOK',
+  ]) {
     it(`rejects the status line ${JSON.stringify(line)}`, () => rejects('response', line, 'bad-status-line'));
   }
 
@@ -148,6 +171,15 @@ describe('parseHead: header fields', () => {
     rejects('response', 'HTTP/1.1 200 OK\r\nX: a\r\n b', 'bad-header');
   });
 
+  it('a bare LF decides the error before any other check (as the parser sees it early)', () => {
+    rejects('request', 'GET / HTTP/1.1\n', 'bad-request-line');
+    rejects('request', 'GET / HTTP/1.1\nHost: h', 'bad-request-line');
+    rejects('response', 'HTTP/1.1 200 OK\nX: y', 'bad-status-line');
+    rejects('request', 'GET / HTTP/2.0\r\nX: a\nb', 'bad-header');
+    rejects('request', 'GET / HTTP/1.1\r\nBad Name: x\r\nX: a\n', 'bad-header');
+    rejects('response', 'HTTP/9.9 200 OK\r\nContent-Length: x\r\nX: y\n', 'bad-header');
+  });
+
   it('parseFieldLine splits and validates one line', () => {
     assert.deepEqual(parseFieldLine('Name:  v a l  '), ['Name', 'v a l']);
     assert.deepEqual(parseFieldLine('n:'), ['n', '']);
@@ -168,7 +200,21 @@ describe('parseHead: Content-Length', () => {
     assert.equal(head('request', 'POST / HTTP/1.1\r\nContent-Length: 999999999999999').contentLength, 999999999999999);
   });
 
-  for (const value of ['abc', '-1', '+1', '1.5', '0x10', '1e3', '', '1 2', '5,', ',5', '1234567890123456', '\xa05', '5\xa0']) {
+  for (const value of [
+    'abc',
+    '-1',
+    '+1',
+    '1.5',
+    '0x10',
+    '1e3',
+    '',
+    '1 2',
+    '5,',
+    ',5',
+    '1234567890123456',
+    '\xa05',
+    '5\xa0',
+  ]) {
     it(`rejects Content-Length ${JSON.stringify(value)}`, () => {
       rejects('request', `POST / HTTP/1.1\r\nContent-Length: ${value}`, 'bad-content-length');
       rejects('response', `HTTP/1.1 200 OK\r\nContent-Length: ${value}`, 'bad-content-length');
@@ -186,7 +232,10 @@ describe('parseHead: Transfer-Encoding', () => {
   it('sees chunked as the final coding, across repeated headers and in any case', () => {
     assert.equal(head('request', 'POST / HTTP/1.1\r\nTransfer-Encoding: chunked').chunked, true);
     assert.equal(head('request', 'POST / HTTP/1.1\r\nTransfer-Encoding: gzip, Chunked').chunked, true);
-    assert.equal(head('request', 'POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: CHUNKED').chunked, true);
+    assert.equal(
+      head('request', 'POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: CHUNKED').chunked,
+      true,
+    );
     assert.equal(head('response', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked').chunked, true);
   });
 
@@ -210,7 +259,8 @@ describe('parseHead: Transfer-Encoding', () => {
     ['an empty value', 'Transfer-Encoding: '],
     ['a near miss', 'Transfer-Encoding: xchunked'],
   ] as const) {
-    it(`rejects a request Transfer-Encoding with ${name}`, () => rejects('request', `POST / HTTP/1.1\r\n${headers}`, 'bad-transfer-encoding'));
+    it(`rejects a request Transfer-Encoding with ${name}`, () =>
+      rejects('request', `POST / HTTP/1.1\r\n${headers}`, 'bad-transfer-encoding'));
   }
 });
 
@@ -237,7 +287,10 @@ describe('parseHead: connection management', () => {
     assert.equal(head('request', 'GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade').upgrade, 'websocket');
     assert.equal(head('request', 'GET / HTTP/1.1\r\nConnection: keep-alive, upgrade\r\nUpgrade: h2c').upgrade, 'h2c');
     assert.equal(head('request', 'GET / HTTP/1.1\r\nUpgrade: websocket').upgrade, undefined);
-    assert.equal(head('response', 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade').upgrade, 'websocket');
+    assert.equal(
+      head('response', 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade').upgrade,
+      'websocket',
+    );
   });
 
   it('reports Expect: 100-continue in any case', () => {

@@ -255,14 +255,21 @@ function runAllSplits(script: Script, input: Buffer, seed: number, randomCount =
   const whole = run(script, (all[0] as Splits).chunks);
   for (const s of all.slice(1)) {
     const o = run(script, s.chunks);
-    assert.deepEqual(o.events, whole.events, `events differ, ${s.name}, input ${JSON.stringify(input.toString('latin1').slice(0, 300))}`);
+    assert.deepEqual(
+      o.events,
+      whole.events,
+      `events differ, ${s.name}, input ${JSON.stringify(input.toString('latin1').slice(0, 300))}`,
+    );
     assert.equal(o.error?.code, whole.error?.code, `error differs, ${s.name}`);
     if (whole.error) {
       // After an error, how much of a body was already reported depends on where the input was
       // split (bytes held for a chunk-size line were reported when they arrived); it is always
       // a prefix of the input.
       const forwarded = Buffer.concat([o.wire, o.tunnel]);
-      assert.ok(input.subarray(0, forwarded.length).equals(forwarded), `forwarded bytes are not a prefix of the input, ${s.name}`);
+      assert.ok(
+        input.subarray(0, forwarded.length).equals(forwarded),
+        `forwarded bytes are not a prefix of the input, ${s.name}`,
+      );
     } else {
       assert.ok(o.wire.equals(whole.wire), `forwarded bytes differ, ${s.name}`);
       assert.ok(o.tunnel.equals(whole.tunnel), `tunnel bytes differ, ${s.name}`);
@@ -277,7 +284,11 @@ function assertValid(script: Script, input: Buffer, seed: number, randomCount?: 
   assert.equal(o.error, undefined, `unexpected error ${o.error?.code}: ${o.error?.message}`);
   assert.equal(o.finish, undefined, `unexpected finish() error ${o.finish?.code}`);
   const forwarded = Buffer.concat([o.wire, o.tunnel]);
-  assert.equal(forwarded.toString('latin1'), input.toString('latin1'), `head.raw + onRaw + tunnel != input (seed ${seed})`);
+  assert.equal(
+    forwarded.toString('latin1'),
+    input.toString('latin1'),
+    `head.raw + onRaw + tunnel != input (seed ${seed})`,
+  );
   assert.ok(forwarded.equals(input));
   assert.equal(o.consumed + o.tunnel.length, input.length);
   return o;
@@ -287,7 +298,11 @@ function assertValid(script: Script, input: Buffer, seed: number, randomCount?: 
 function assertInvalid(script: Script, input: Buffer, code: Http1ErrorCode, seed: number, randomCount = 30): Outcome {
   const o = runAllSplits(script, input, seed, randomCount);
   assert.ok(o.error, `expected ${code}, got no error for ${JSON.stringify(input.toString('latin1').slice(0, 200))}`);
-  assert.equal(o.error.code, code, `error code for ${JSON.stringify(input.toString('latin1').slice(0, 200))}: ${o.error.message}`);
+  assert.equal(
+    o.error.code,
+    code,
+    `error code for ${JSON.stringify(input.toString('latin1').slice(0, 200))}: ${o.error.message}`,
+  );
   assert.ok(o.wire.length <= o.consumed && o.consumed <= o.fed);
   assert.ok(input.subarray(0, o.wire.length).equals(o.wire), 'forwarded bytes are not a prefix of the input');
   assert.equal(o.parser.execute(b('GET / HTTP/1.1\r\n\r\n')), 0, 'a failed parser consumes nothing more');
@@ -352,7 +367,22 @@ const requestCases: ValidCase[] = [
     name: 'GET without a body',
     script: { kind: 'request' },
     input: b('GET /a?b=c HTTP/1.1\r\nHost: example.com\r\nUser-Agent: t/1\r\nAccept: */*\r\n\r\n'),
-    expect: [{ head: { method: 'GET', target: '/a?b=c', version: '1.1', headers: [['Host', 'example.com'], ['User-Agent', 't/1'], ['Accept', '*/*']], close: false }, body: '' }],
+    expect: [
+      {
+        head: {
+          method: 'GET',
+          target: '/a?b=c',
+          version: '1.1',
+          headers: [
+            ['Host', 'example.com'],
+            ['User-Agent', 't/1'],
+            ['Accept', '*/*'],
+          ],
+          close: false,
+        },
+        body: '',
+      },
+    ],
     kinds: ['head', 'complete', 'finish'],
     node: true,
   },
@@ -378,7 +408,10 @@ const requestCases: ValidCase[] = [
       {
         head: { method: 'POST', chunked: true, contentLength: undefined },
         body: 'hello world 0123456789',
-        trailers: [['X-Sum', '42'], ['x-other', 'a b']],
+        trailers: [
+          ['X-Sum', '42'],
+          ['x-other', 'a b'],
+        ],
       },
     ],
     kinds: ['head', 'trailers', 'complete', 'finish'],
@@ -391,7 +424,16 @@ const requestCases: ValidCase[] = [
       'POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n' +
         '3;a=b;c="d e"\r\nabc\r\n0002;x\r\nde\r\n0;z=1\r\nX-Sum: 9\r\nX-Sum: 10\r\n\r\n',
     ),
-    expect: [{ head: { chunked: true }, body: 'abcde', trailers: [['X-Sum', '9'], ['X-Sum', '10']] }],
+    expect: [
+      {
+        head: { chunked: true },
+        body: 'abcde',
+        trailers: [
+          ['X-Sum', '9'],
+          ['X-Sum', '10'],
+        ],
+      },
+    ],
     node: true,
   },
   {
@@ -399,9 +441,15 @@ const requestCases: ValidCase[] = [
     script: { kind: 'request' },
     input: Buffer.concat([
       b('POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n'),
-      b('1\r\n'), BINARY.subarray(0, 1), b('\r\n'),
-      b('ff\r\n'), BINARY.subarray(1, 256), b('\r\n'),
-      b(`${(BINARY.length - 256).toString(16)}\r\n`), BINARY.subarray(256), b('\r\n'),
+      b('1\r\n'),
+      BINARY.subarray(0, 1),
+      b('\r\n'),
+      b('ff\r\n'),
+      BINARY.subarray(1, 256),
+      b('\r\n'),
+      b(`${(BINARY.length - 256).toString(16)}\r\n`),
+      BINARY.subarray(256),
+      b('\r\n'),
       b('0\r\n\r\n'),
     ]),
     expect: [{ head: { chunked: true }, body: BINARY }],
@@ -498,7 +546,9 @@ const requestCases: ValidCase[] = [
   {
     name: 'Expect: 100-continue, paused on the head, resumed for the body',
     script: { kind: 'request', onHead: (h) => (h.expectContinue ? 'pause' : 'continue') },
-    input: b('PUT /big HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\ndataGET /next HTTP/1.1\r\nHost: h\r\n\r\n'),
+    input: b(
+      'PUT /big HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\ndataGET /next HTTP/1.1\r\nHost: h\r\n\r\n',
+    ),
     expect: [{ head: { expectContinue: true }, body: 'data' }, { head: { target: '/next' } }],
     kinds: ['head', 'pause', 'complete', 'head', 'complete', 'finish'],
     node: true,
@@ -513,7 +563,21 @@ const requestCases: ValidCase[] = [
         'GET /4 HTTP/1.1\r\nHost: h\r\n\r\n',
     ),
     expect: [{ body: '' }, { body: '12345' }, { body: 'ab' }, { body: '' }],
-    kinds: ['head', 'complete', 'pause', 'head', 'complete', 'pause', 'head', 'complete', 'pause', 'head', 'complete', 'pause', 'finish'],
+    kinds: [
+      'head',
+      'complete',
+      'pause',
+      'head',
+      'complete',
+      'pause',
+      'head',
+      'complete',
+      'pause',
+      'head',
+      'complete',
+      'pause',
+      'finish',
+    ],
     node: true,
   },
   {
@@ -530,7 +594,9 @@ const requestCases: ValidCase[] = [
   {
     name: 'Upgrade: websocket paused on the head, refused, parsing resumes',
     script: { kind: 'request', onHead: (h) => (h.upgrade ? 'pause' : 'continue') },
-    input: b('GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\nGET /plain HTTP/1.1\r\nHost: h\r\n\r\n'),
+    input: b(
+      'GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\nGET /plain HTTP/1.1\r\nHost: h\r\n\r\n',
+    ),
     expect: [{ head: { upgrade: 'websocket' } }, { head: { target: '/plain', upgrade: undefined } }],
     kinds: ['head', 'complete', 'pause', 'head', 'complete', 'finish'],
   },
@@ -545,7 +611,9 @@ const requestCases: ValidCase[] = [
   {
     name: 'absolute-form target, Connection: close',
     script: { kind: 'request' },
-    input: b('GET http://example.com:8080/x?y=1 HTTP/1.1\r\nHost: example.com:8080\r\nConnection: close\r\nProxy-Connection: keep-alive\r\n\r\n'),
+    input: b(
+      'GET http://example.com:8080/x?y=1 HTTP/1.1\r\nHost: example.com:8080\r\nConnection: close\r\nProxy-Connection: keep-alive\r\n\r\n',
+    ),
     expect: [{ head: { target: 'http://example.com:8080/x?y=1', close: true } }],
     node: true,
   },
@@ -568,8 +636,19 @@ const responseCases: ValidCase[] = [
   {
     name: 'chunked with extensions and trailers',
     script: { kind: 'response' },
-    input: b('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;x=1\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nExpires: never\r\nX-Checksum: abc\r\n\r\n'),
-    expect: [{ head: { chunked: true }, body: 'Wikipedia in\r\n\r\nchunks.', trailers: [['Expires', 'never'], ['X-Checksum', 'abc']] }],
+    input: b(
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;x=1\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nExpires: never\r\nX-Checksum: abc\r\n\r\n',
+    ),
+    expect: [
+      {
+        head: { chunked: true },
+        body: 'Wikipedia in\r\n\r\nchunks.',
+        trailers: [
+          ['Expires', 'never'],
+          ['X-Checksum', 'abc'],
+        ],
+      },
+    ],
     node: true,
   },
   {
@@ -608,7 +687,12 @@ const responseCases: ValidCase[] = [
         'HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n' +
         'HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nend',
     ),
-    expect: [{ head: { status: 204 }, body: '' }, { head: { status: 304 }, body: '' }, { head: { status: 304 }, body: '' }, { body: 'end' }],
+    expect: [
+      { head: { status: 204 }, body: '' },
+      { head: { status: 304 }, body: '' },
+      { head: { status: 304 }, body: '' },
+      { body: 'end' },
+    ],
     kinds: ['head', 'complete', 'head', 'complete', 'head', 'complete', 'head', 'complete', 'finish'],
   },
   {
@@ -621,7 +705,16 @@ const responseCases: ValidCase[] = [
     ),
     expect: [
       { head: { status: 100 }, complete: false },
-      { head: { status: 103, headers: [['Link', '</a.css>; rel=preload'], ['Link', '</b.js>; rel=preload']] }, complete: false },
+      {
+        head: {
+          status: 103,
+          headers: [
+            ['Link', '</a.css>; rel=preload'],
+            ['Link', '</b.js>; rel=preload'],
+          ],
+        },
+        complete: false,
+      },
       { head: { status: 201 }, body: 'created' },
     ],
     kinds: ['head', 'head', 'head', 'complete', 'finish'],
@@ -638,7 +731,12 @@ const responseCases: ValidCase[] = [
     name: 'read until close (HTTP/1.1, Connection: close)',
     script: { kind: 'response' },
     input: b('HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of this\r\n\r\nis the body HTTP/1.1 200 OK\r\n'),
-    expect: [{ head: { close: true, contentLength: undefined, chunked: false }, body: 'all of this\r\n\r\nis the body HTTP/1.1 200 OK\r\n' }],
+    expect: [
+      {
+        head: { close: true, contentLength: undefined, chunked: false },
+        body: 'all of this\r\n\r\nis the body HTTP/1.1 200 OK\r\n',
+      },
+    ],
     kinds: ['head', 'complete', 'finish'],
     node: true,
   },
@@ -658,13 +756,17 @@ const responseCases: ValidCase[] = [
   {
     name: 'Transfer-Encoding overrides Content-Length in a response',
     script: { kind: 'response' },
-    input: b('HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nz'),
+    input: b(
+      'HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nz',
+    ),
     expect: [{ head: { chunked: true, contentLength: undefined }, body: 'ab' }, { body: 'z' }],
   },
   {
     name: 'Set-Cookie twice, header case and order kept',
     script: { kind: 'response' },
-    input: b('HTTP/1.1 200 OK\r\nSet-Cookie: a=1; Path=/; HttpOnly\r\ncontent-length: 0\r\nSet-Cookie: b=2; Expires=Wed, 21 Oct 2015 07:28:00 GMT\r\n\r\n'),
+    input: b(
+      'HTTP/1.1 200 OK\r\nSet-Cookie: a=1; Path=/; HttpOnly\r\ncontent-length: 0\r\nSet-Cookie: b=2; Expires=Wed, 21 Oct 2015 07:28:00 GMT\r\n\r\n',
+    ),
     expect: [
       {
         head: {
@@ -694,8 +796,14 @@ const responseCases: ValidCase[] = [
   },
   {
     name: 'onComplete pause between responses, and a pause on a head',
-    script: { kind: 'response', onHead: (_h, n) => (n === 1 ? 'pause' : 'continue'), onComplete: (n) => (n === 0 ? 'pause' : undefined) },
-    input: b('HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nxHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\ny\r\n0\r\n\r\n'),
+    script: {
+      kind: 'response',
+      onHead: (_h, n) => (n === 1 ? 'pause' : 'continue'),
+      onComplete: (n) => (n === 0 ? 'pause' : undefined),
+    },
+    input: b(
+      'HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nxHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\ny\r\n0\r\n\r\n',
+    ),
     expect: [{ body: 'x' }, { body: 'y' }],
     kinds: ['head', 'complete', 'pause', 'head', 'pause', 'complete', 'finish'],
   },
@@ -749,7 +857,11 @@ describe('Http1Parser: valid responses, fed whole, byte by byte and at random sp
 // ---------------------------------------------------------------------------------------------
 // The API, step by step
 
-function recorder(kind: 'request' | 'response', decide: (h: Http1Head) => HeadDecision = () => 'continue', opts: { maxHeadBytes?: number } = {}) {
+function recorder(
+  kind: 'request' | 'response',
+  decide: (h: Http1Head) => HeadDecision = () => 'continue',
+  opts: { maxHeadBytes?: number } = {},
+) {
   const log: string[] = [];
   const heads: Http1Head[] = [];
   const parser = new Http1Parser(
@@ -983,7 +1095,12 @@ const badInputs: Array<[string, Script, string | Buffer, Http1ErrorCode]> = [
   ['bare LF ending the head', REQ, 'GET / HTTP/1.1\r\nHost: h\r\n\n', 'bad-header'],
   ['bare LF everywhere in a response', RES, 'HTTP/1.1 200 OK\nContent-Length: 0\n\n', 'bad-status-line'],
   ['bare LF after a response header', RES, 'HTTP/1.1 200 OK\r\nContent-Length: 0\n\n', 'bad-header'],
-  ['bare LF head followed by a real request', REQ, 'GET /a HTTP/1.1\nHost: h\n\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n', 'bad-request-line'],
+  [
+    'bare LF head followed by a real request',
+    REQ,
+    'GET /a HTTP/1.1\nHost: h\n\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n',
+    'bad-request-line',
+  ],
   // Content-Length
   ['non-numeric Content-Length', REQ, 'POST / HTTP/1.1\r\nContent-Length: abc\r\n\r\n', 'bad-content-length'],
   ['negative Content-Length', REQ, 'POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n', 'bad-content-length'],
@@ -991,16 +1108,56 @@ const badInputs: Array<[string, Script, string | Buffer, Http1ErrorCode]> = [
   ['hex Content-Length', REQ, 'POST / HTTP/1.1\r\nContent-Length: 0x5\r\n\r\nhello', 'bad-content-length'],
   ['empty Content-Length', REQ, 'POST / HTTP/1.1\r\nContent-Length:\r\n\r\n', 'bad-content-length'],
   ['huge Content-Length', REQ, 'POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n', 'bad-content-length'],
-  ['conflicting Content-Length headers', REQ, 'POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!', 'bad-content-length'],
-  ['conflicting Content-Length list', REQ, 'POST / HTTP/1.1\r\nContent-Length: 5, 6\r\n\r\nhello!', 'bad-content-length'],
-  ['conflicting Content-Length in a response', RES, 'HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab', 'bad-content-length'],
+  [
+    'conflicting Content-Length headers',
+    REQ,
+    'POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!',
+    'bad-content-length',
+  ],
+  [
+    'conflicting Content-Length list',
+    REQ,
+    'POST / HTTP/1.1\r\nContent-Length: 5, 6\r\n\r\nhello!',
+    'bad-content-length',
+  ],
+  [
+    'conflicting Content-Length in a response',
+    RES,
+    'HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab',
+    'bad-content-length',
+  ],
   ['vertical tab after a Content-Length', REQ, 'POST / HTTP/1.1\r\nContent-Length: 1\x0b\r\n\r\nx', 'bad-header'],
   // Transfer-Encoding
-  ['Content-Length and Transfer-Encoding in a request', REQ, 'POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 'bad-transfer-encoding'],
-  ['request Transfer-Encoding not ending in chunked', REQ, 'POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n', 'bad-transfer-encoding'],
-  ['request Transfer-Encoding without chunked', REQ, 'POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n', 'bad-transfer-encoding'],
-  ['request Transfer-Encoding chunked twice', REQ, 'POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 'bad-transfer-encoding'],
-  ['request Transfer-Encoding with a near miss', REQ, 'POST / HTTP/1.1\r\nTransfer-Encoding: chunkedx\r\n\r\n', 'bad-transfer-encoding'],
+  [
+    'Content-Length and Transfer-Encoding in a request',
+    REQ,
+    'POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    'bad-transfer-encoding',
+  ],
+  [
+    'request Transfer-Encoding not ending in chunked',
+    REQ,
+    'POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n',
+    'bad-transfer-encoding',
+  ],
+  [
+    'request Transfer-Encoding without chunked',
+    REQ,
+    'POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n',
+    'bad-transfer-encoding',
+  ],
+  [
+    'request Transfer-Encoding chunked twice',
+    REQ,
+    'POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    'bad-transfer-encoding',
+  ],
+  [
+    'request Transfer-Encoding with a near miss',
+    REQ,
+    'POST / HTTP/1.1\r\nTransfer-Encoding: chunkedx\r\n\r\n',
+    'bad-transfer-encoding',
+  ],
   // chunks
   ['non-hex chunk size', REQ, `${chunkedHead}xyz\r\n`, 'bad-chunk'],
   ['negative chunk size', REQ, `${chunkedHead}-1\r\n`, 'bad-chunk'],
@@ -1027,7 +1184,12 @@ const badInputs: Array<[string, Script, string | Buffer, Http1ErrorCode]> = [
   ['trailer with obs-fold', REQ, `${chunkedHead}0\r\nX: a\r\n b\r\n\r\n`, 'bad-header'],
   ['trailer with NUL', REQ, `${chunkedHead}0\r\nX: \x00\r\n\r\n`, 'bad-header'],
   ['trailer ended by a bare LF', REQ, `${chunkedHead}0\r\nX: y\n\n`, 'bad-header'],
-  ['trailer ended by a bare LF, then a request', REQ, `${chunkedHead}0\r\nX: y\n\r\nGET / HTTP/1.1\r\n\r\n`, 'bad-header'],
+  [
+    'trailer ended by a bare LF, then a request',
+    REQ,
+    `${chunkedHead}0\r\nX: y\n\r\nGET / HTTP/1.1\r\n\r\n`,
+    'bad-header',
+  ],
 ];
 
 describe('Http1Parser: bad input gives the right error at every split, and never throws', () => {
@@ -1139,10 +1301,46 @@ describe('Http1Parser: size limits', () => {
 // Fuzz
 
 const ATOMS = [
-  'GET ', 'POST ', 'HEAD ', 'HTTP/1.1', 'HTTP/1.0', 'HTTP/1.1 200 OK', 'HTTP/1.1 100 Continue', 'HTTP/1.1 101 Switching',
-  'HTTP/1.1 204 No', ' ', '/', '/x?y', '\r\n', '\r\n\r\n', '\r', '\n', ':', ': ', 'Host: h', 'Content-Length: ',
-  'Transfer-Encoding: chunked', 'Connection: close', 'Connection: upgrade', 'Upgrade: ws', 'Expect: 100-continue', '0', '1', '5', 'a', 'F', ';', '=', '"', '\t',
-  '\x00', '\x7f', '\xff', ',', '0\r\n\r\n', '5\r\nhello\r\n',
+  'GET ',
+  'POST ',
+  'HEAD ',
+  'HTTP/1.1',
+  'HTTP/1.0',
+  'HTTP/1.1 200 OK',
+  'HTTP/1.1 100 Continue',
+  'HTTP/1.1 101 Switching',
+  'HTTP/1.1 204 No',
+  ' ',
+  '/',
+  '/x?y',
+  '\r\n',
+  '\r\n\r\n',
+  '\r',
+  '\n',
+  ':',
+  ': ',
+  'Host: h',
+  'Content-Length: ',
+  'Transfer-Encoding: chunked',
+  'Connection: close',
+  'Connection: upgrade',
+  'Upgrade: ws',
+  'Expect: 100-continue',
+  '0',
+  '1',
+  '5',
+  'a',
+  'F',
+  ';',
+  '=',
+  '"',
+  '\t',
+  '\x00',
+  '\x7f',
+  '\xff',
+  ',',
+  '0\r\n\r\n',
+  '5\r\nhello\r\n',
 ];
 
 function randomInput(rand: () => number): Buffer {
@@ -1162,10 +1360,17 @@ function mutate(input: Buffer, rand: () => number): Buffer {
     const at = int(rand, out.length + 1);
     switch (int(rand, 5)) {
       case 0: // flip a bit
-        if (out.length > 0) out[Math.min(at, out.length - 1)] ^= 1 << int(rand, 8);
+        if (out.length > 0) {
+          const j = Math.min(at, out.length - 1);
+          out[j] = (out[j] as number) ^ (1 << int(rand, 8));
+        }
         break;
       case 1: // insert random bytes
-        out = Buffer.concat([out.subarray(0, at), Buffer.from(Array.from({ length: 1 + int(rand, 3) }, () => int(rand, 256))), out.subarray(at)]);
+        out = Buffer.concat([
+          out.subarray(0, at),
+          Buffer.from(Array.from({ length: 1 + int(rand, 3) }, () => int(rand, 256))),
+          out.subarray(at),
+        ]);
         break;
       case 2: // delete bytes
         out = Buffer.concat([out.subarray(0, at), out.subarray(at + 1 + int(rand, 3))]);
@@ -1211,7 +1416,10 @@ function fuzzOne(input: Buffer, script: Script, seed: number): void {
   assert.ok(o.wire.length <= o.consumed, `reported ${o.wire.length} bytes but consumed ${o.consumed} ${ctx}`);
   assert.ok(o.consumed + o.tunnel.length <= input.length, `consumed more than fed ${ctx}`);
   const forwarded = Buffer.concat([o.wire, o.tunnel]);
-  assert.ok(input.subarray(0, forwarded.length).equals(forwarded), `forwarded bytes are not a prefix of the input ${ctx}`);
+  assert.ok(
+    input.subarray(0, forwarded.length).equals(forwarded),
+    `forwarded bytes are not a prefix of the input ${ctx}`,
+  );
   if (o.tunnel.length > 0 || o.events.some((e) => e.e === 'tunnel')) {
     assert.ok(forwarded.equals(input), `tunnel: forwarded bytes != input ${ctx}`);
   }
@@ -1248,7 +1456,12 @@ describe('Http1Parser: fuzz', () => {
       const c = requestCases[i % requestCases.length] as ValidCase;
       if (c.script.onHead || c.script.onPause) continue;
       const pauseEvery = 1 + int(rand, 3);
-      assertValid({ kind: 'request', onComplete: (n) => (n % pauseEvery === 0 ? 'pause' : undefined) }, c.input, (BASE_SEED + i) >>> 0, 5);
+      assertValid(
+        { kind: 'request', onComplete: (n) => (n % pauseEvery === 0 ? 'pause' : undefined) },
+        c.input,
+        (BASE_SEED + i) >>> 0,
+        5,
+      );
     }
   });
 });
@@ -1390,7 +1603,9 @@ describe('Http1Parser: differential against Node’s http parser', () => {
       await once(upstream, 'listening');
       try {
         const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-          http.get({ host: '127.0.0.1', port: (upstream.address() as AddressInfo).port, agent: false }, resolve).on('error', reject);
+          http
+            .get({ host: '127.0.0.1', port: (upstream.address() as AddressInfo).port, agent: false }, resolve)
+            .on('error', reject);
         });
         const body: Buffer[] = [];
         for await (const d of res) body.push(d as Buffer);
