@@ -2,9 +2,10 @@
 // real bugs (floating promises in a proxy lose errors), and no console in library code.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import globals from 'globals';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'bench/out/**', '.tapwire/**', 'coverage/**'] },
+  { ignores: ['node_modules/**', 'dist/**', 'bench/out/**', '.tapwire/**', 'coverage/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -30,6 +31,6 @@ export default tseslint.config(
   },
   {
     files: ['**/*.js', '**/*.mjs'],
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
+    languageOptions: { globals: globals.node },
   },
 );

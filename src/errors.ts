@@ -49,8 +49,7 @@ export class ConfigInvalidError extends TapwireError {
     readonly issues: ConfigIssue[],
   ) {
     super(
-      `invalid configuration in ${source}:\n` +
-        issues.map((i) => `  - ${i.path || '(root)'}: ${i.message}`).join('\n'),
+      `invalid configuration in ${source}:\n` + issues.map((i) => `  - ${i.path || '(root)'}: ${i.message}`).join('\n'),
       { hint: 'fix the listed keys; `tapwire <command> --help` lists every option and its default' },
     );
   }
@@ -117,18 +116,15 @@ export class ListenError extends TapwireError {
   readonly code = 'TW_LISTEN';
   constructor(what: string, port: number, host: string, cause: unknown) {
     const errno = (cause as NodeJS.ErrnoException | undefined)?.code;
-    super(
-      `cannot listen for ${what} on ${host}:${port}${errno ? ` (${errno})` : ''}`,
-      {
-        hint:
-          errno === 'EADDRINUSE'
-            ? `another process uses port ${port}; stop it or choose another port with the matching --*-port flag`
-            : errno === 'EACCES'
-              ? 'ports below 1024 need privileges; choose a port above 1024'
-              : 'check the address and port',
-        cause,
-      },
-    );
+    super(`cannot listen for ${what} on ${host}:${port}${errno ? ` (${errno})` : ''}`, {
+      hint:
+        errno === 'EADDRINUSE'
+          ? `another process uses port ${port}; stop it or choose another port with the matching --*-port flag`
+          : errno === 'EACCES'
+            ? 'ports below 1024 need privileges; choose a port above 1024'
+            : 'check the address and port',
+      cause,
+    });
   }
 }
 

@@ -61,7 +61,9 @@ function startTapwire(args: string[], env: NodeJS.ProcessEnv = process.env): Sta
       new Promise((resolve, reject) => {
         waiters.push({ test, resolve });
         check();
-        void exit.then(() => reject(new Error(`tapwire exited before printing ${test}\nstdout: ${out}\nstderr: ${err}`)));
+        void exit.then(() =>
+          reject(new Error(`tapwire exited before printing ${test}\nstdout: ${out}\nstderr: ${err}`)),
+        );
       }),
   };
 }
@@ -89,9 +91,27 @@ describe('record -- COMMAND', () => {
   it('records a Python app in and out, and stops when the app exits', async () => {
     const appPort = await freePort();
     const tw = startTapwire([
-      'record', '--store', store, '--name', 'py-run', '--app', `127.0.0.1:${appPort}`,
-      '--in-port', '0', '--out-port', '0', '--admin-port', '0', '--log-level', 'warn',
-      '--', PYTHON, path.join(ROOT, 'test/fixtures/apps/py_app.py'), String(appPort), dep.url, '2',
+      'record',
+      '--store',
+      store,
+      '--name',
+      'py-run',
+      '--app',
+      `127.0.0.1:${appPort}`,
+      '--in-port',
+      '0',
+      '--out-port',
+      '0',
+      '--admin-port',
+      '0',
+      '--log-level',
+      'warn',
+      '--',
+      PYTHON,
+      path.join(ROOT, 'test/fixtures/apps/py_app.py'),
+      String(appPort),
+      dep.url,
+      '2',
     ]);
     const inbound = await tw.waitFor(/inbound\s+127\.0\.0\.1:\d+/);
     const inPort = Number(inbound.split(':').pop());
@@ -105,7 +125,9 @@ describe('record -- COMMAND', () => {
     assert.equal(code, 0, tw.stderr());
     assert.match(tw.stderr(), /recorded 4 exchanges \(2 in, 2 out\) in snapshot py-run/);
     const xs = (await readSnapshot(store, 'py-run')) as HttpExchange[];
-    const inb = xs.filter((x) => x.direction === 'inbound').map((x) => new URL(x.request.url).pathname + new URL(x.request.url).search);
+    const inb = xs
+      .filter((x) => x.direction === 'inbound')
+      .map((x) => new URL(x.request.url).pathname + new URL(x.request.url).search);
     const out = xs.filter((x) => x.direction === 'outbound').map((x) => x.request.url);
     assert.deepEqual(inb.sort(), ['/one', '/two?x=1']);
     assert.deepEqual(out.sort(), [`${dep.url}/one`, `${dep.url}/two?x=1`]);
@@ -115,9 +137,26 @@ describe('record -- COMMAND', () => {
   it('records a Node app using fetch with no proxy code, and Ctrl-C closes the snapshot', async () => {
     const appPort = await freePort();
     const tw = startTapwire([
-      'record', '--store', store, '--name', 'node-run', '--app', `127.0.0.1:${appPort}`,
-      '--in-port', '0', '--out-port', '0', '--admin-port', '0', '--log-level', 'warn',
-      '--', process.execPath, path.join(ROOT, 'test/fixtures/apps/node_app.mjs'), String(appPort), dep.url,
+      'record',
+      '--store',
+      store,
+      '--name',
+      'node-run',
+      '--app',
+      `127.0.0.1:${appPort}`,
+      '--in-port',
+      '0',
+      '--out-port',
+      '0',
+      '--admin-port',
+      '0',
+      '--log-level',
+      'warn',
+      '--',
+      process.execPath,
+      path.join(ROOT, 'test/fixtures/apps/node_app.mjs'),
+      String(appPort),
+      dep.url,
     ]);
     const inbound = await tw.waitFor(/inbound\s+127\.0\.0\.1:\d+/);
     const inPort = Number(inbound.split(':').pop());
@@ -137,8 +176,55 @@ describe('record -- COMMAND', () => {
     ]);
   });
 
+  it('shows exchanges live in `tapwire tail` while recording', async () => {
+    const tw = startTapwire([
+      'record',
+      '--store',
+      store,
+      '--proxy-type',
+      'forward',
+      '--out-port',
+      '0',
+      '--admin-port',
+      '0',
+      '--log-level',
+      'warn',
+    ]);
+    const admin = (await tw.waitFor(/admin\s+http:\/\/127\.0\.0\.1:\d+/)).split(/\s+/).pop() as string;
+    const outbound = await tw.waitFor(/outbound\s+127\.0\.0\.1:\d+/);
+    const outPort = Number(outbound.split(':').pop());
+    const tail = startTapwire(['tail', '--admin', admin]);
+    await tail.waitFor(/tailing|following/i);
+    const res = await run('curl', [
+      '-sS',
+      '--max-time',
+      '10',
+      '-x',
+      `http://127.0.0.1:${outPort}`,
+      `${dep.url}/live?x=1`,
+    ]);
+    assert.equal(res.stdout, 'dep saw GET /live?x=1', JSON.stringify(res) + outbound + tw.stderr());
+    const line = await tail.waitFor(/out GET http:\/\/127\.0\.0\.1:\d+\/live\?x=1 200 .*/);
+    assert.match(line, /^out GET .* 200 \S+ 21 B$/);
+    tw.child.kill('SIGTERM');
+    assert.equal(await tw.exit, 0);
+    // The recording ended: tail says so and exits by itself.
+    assert.equal(await tail.exit, 0);
+    assert.match(tail.stderr(), /recording ended/);
+  });
+
   it('fails clearly when the command cannot start', async () => {
-    const tw = startTapwire(['record', '--store', store, '--out-port', '0', '--admin-port', '0', '--', 'no-such-command-tapwire']);
+    const tw = startTapwire([
+      'record',
+      '--store',
+      store,
+      '--out-port',
+      '0',
+      '--admin-port',
+      '0',
+      '--',
+      'no-such-command-tapwire',
+    ]);
     const code = await tw.exit;
     assert.equal(code, 1);
     assert.match(tw.stderr(), /cannot start "no-such-command-tapwire".*\n\s+hint: /);
@@ -149,7 +235,17 @@ describe('record -- COMMAND', () => {
     const blocker = net.createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
     const port = (blocker.address() as net.AddressInfo).port;
-    const tw = startTapwire(['record', '--store', store, '--proxy-type', 'forward', '--out-port', String(port), '--admin-port', '0']);
+    const tw = startTapwire([
+      'record',
+      '--store',
+      store,
+      '--proxy-type',
+      'forward',
+      '--out-port',
+      String(port),
+      '--admin-port',
+      '0',
+    ]);
     const code = await tw.exit;
     blocker.close();
     assert.equal(code, 1);

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { request as undiciRequest, Agent } from 'undici';
 import WebSocket, { WebSocketServer } from 'ws';
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import { rawExchange, run, startOrigin, type Origin } from './helpers/peers.ts';
 import { startTestRecording, type TestRecording } from './helpers/recording.ts';
 import type { HttpExchange } from '../src/model/exchange.ts';
@@ -52,7 +52,9 @@ describe('record: inbound reverse proxy', () => {
           res.end();
         } else {
           res.setHeader('Content-Type', 'application/json');
-          res.end(JSON.stringify({ method: req.method, url: req.url, bodyLength: body.length, rawHeaders: req.rawHeaders }));
+          res.end(
+            JSON.stringify({ method: req.method, url: req.url, bodyLength: body.length, rawHeaders: req.rawHeaders }),
+          );
         }
       });
     });
@@ -79,7 +81,10 @@ describe('record: inbound reverse proxy', () => {
       assert.equal(json.bodyLength, JSON.stringify({ i }).length);
       // The origin saw the headers in the order and case the client sent.
       const names = json.rawHeaders.filter((_, k) => k % 2 === 0);
-      assert.deepEqual(names.filter((n) => /^x-/i.test(n)), ['X-First', 'X-MiXeD-CaSe', 'x-first']);
+      assert.deepEqual(
+        names.filter((n) => /^x-/i.test(n)),
+        ['X-First', 'X-MiXeD-CaSe', 'x-first'],
+      );
     }
     await agent.close();
   });
@@ -91,14 +96,24 @@ describe('record: inbound reverse proxy', () => {
     assert.match(chunked.stdout, /X-Checksum: abc123/);
     const cookies = await run('curl', ['-sS', '-D', '-', `${rec.inUrl}/cookies`]);
     assert.equal((cookies.stdout.match(/Set-Cookie/g) ?? []).length, 2);
-    const nc = await run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `${rec.inUrl}/nocontent`, `${rec.inUrl}/notmodified`]);
+    const nc = await run('curl', [
+      '-sS',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      `${rec.inUrl}/nocontent`,
+      `${rec.inUrl}/notmodified`,
+    ]);
     assert.equal(nc.stdout, '204304');
     const head = await run('curl', ['-sS', '-I', `${rec.inUrl}/items/head`]);
     assert.match(head.stdout, /^HTTP\/1\.1 200/);
   });
 
   it('pipelines requests on one connection and keeps responses in order', async () => {
-    const reqs = [1, 2, 3].map((i) => `GET /pipe/${i} HTTP/1.1\r\nHost: x\r\n\r\n`).join('') + 'GET /pipe/4 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
+    const reqs =
+      [1, 2, 3].map((i) => `GET /pipe/${i} HTTP/1.1\r\nHost: x\r\n\r\n`).join('') +
+      'GET /pipe/4 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
     const got = await rawExchange(Number(new URL(rec.inUrl).port), reqs);
     const urls = [...got.matchAll(/"url":"(\/pipe\/\d)"/g)].map((m) => m[1]);
     assert.deepEqual(urls, ['/pipe/1', '/pipe/2', '/pipe/3', '/pipe/4']);
@@ -113,7 +128,14 @@ describe('record: inbound reverse proxy', () => {
 
   it('streams a body far larger than the capture cap', async () => {
     const size = 8 * 1024 * 1024;
-    const res = await run('curl', ['-sS', '-o', '/dev/null', '-w', '%{size_download}', `${rec.inUrl}/big?size=${size}`]);
+    const res = await run('curl', [
+      '-sS',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{size_download}',
+      `${rec.inUrl}/big?size=${size}`,
+    ]);
     assert.equal(Number(res.stdout), size);
   });
 
@@ -165,7 +187,11 @@ describe('record: inbound reverse proxy', () => {
     assert.equal(first.request.url, `${rec.inUrl}/items/0?q=0`);
     assert.deepEqual(
       first.request.headers.filter(([n]) => /^x-/i.test(n)),
-      [['X-First', '1'], ['X-MiXeD-CaSe', 'yes'], ['x-first', '2']],
+      [
+        ['X-First', '1'],
+        ['X-MiXeD-CaSe', 'yes'],
+        ['x-first', '2'],
+      ],
     );
     assert.equal(decodeBody(first.request.body).toString(), '{"i":0}');
     assert.equal(first.response?.status, 200);
@@ -177,7 +203,11 @@ describe('record: inbound reverse proxy', () => {
     const big = xs.find((x) => x.request.url.includes('/big'));
     assert.equal(big?.response?.body?.size, 8 * 1024 * 1024);
     assert.equal(big?.response?.body?.truncated, true);
-    assert.equal(Buffer.from(big?.response?.body?.data ?? '', big?.response?.body?.encoding === 'base64' ? 'base64' : 'utf8').length, 1024 * 1024);
+    assert.equal(
+      Buffer.from(big?.response?.body?.data ?? '', big?.response?.body?.encoding === 'base64' ? 'base64' : 'utf8')
+        .length,
+      1024 * 1024,
+    );
     const pipes = xs.filter((x) => x.request.url.includes('/pipe/')).map((x) => new URL(x.request.url).pathname);
     assert.deepEqual(pipes, ['/pipe/1', '/pipe/2', '/pipe/3', '/pipe/4']);
     const expect = xs.find((x) => x.request.url.endsWith('/expect'));

@@ -5,7 +5,7 @@
 import type net from 'node:net';
 import type { Http1Head } from '../protocols/http1/head.ts';
 import { SocksServerHandshake, detectProxyProtocol, type SocksFailure } from '../protocols/socks/index.ts';
-import { errorResponse } from './error-response.ts';
+import { errorResponse, upstreamErrorCode } from './error-response.ts';
 import type { ExchangeContext } from './http1-exchange.ts';
 import { Http1Session, type SessionDeps } from './http1-session.ts';
 import { startTunnel } from './tunnel.ts';
@@ -54,15 +54,31 @@ export function handleForwardConnection(client: net.Socket, opts: ForwardOptions
 }
 
 /** CONNECT: dial, answer 200, then look at what the tunnel carries. */
-function connectTunnel(client: net.Socket, head: Http1Head, target: Target, rest: Buffer, opts: ForwardOptions, deps: SessionDeps): void {
+function connectTunnel(
+  client: net.Socket,
+  head: Http1Head,
+  target: Target,
+  rest: Buffer,
+  opts: ForwardOptions,
+  deps: SessionDeps,
+): void {
   const tags = { ...opts.exchange.tags, tunnel: 'connect' };
-  dial(client, target, { ...opts, exchange: { ...opts.exchange, tags } }, deps, (err) => {
-    if (err) {
-      client.end(errorResponse(statusForError(err), `TW_UPSTREAM_${err.kind.toUpperCase()}`, `${formatTarget(target)}: ${err.message}`));
-      return;
-    }
-    client.write(`HTTP/${head.version} 200 Connection Established\r\n\r\n`);
-  }, rest);
+  dial(
+    client,
+    target,
+    { ...opts, exchange: { ...opts.exchange, tags } },
+    deps,
+    (err) => {
+      if (err) {
+        client.end(
+          errorResponse(statusForError(err), upstreamErrorCode(err.kind), `${formatTarget(target)}: ${err.message}`),
+        );
+        return;
+      }
+      client.write(`HTTP/${head.version} 200 Connection Established\r\n\r\n`);
+    },
+    rest,
+  );
 }
 
 function socksHandshake(client: net.Socket, first: Buffer, opts: ForwardOptions, deps: SessionDeps): void {
@@ -85,7 +101,10 @@ function socksHandshake(client: net.Socket, first: Buffer, opts: ForwardOptions,
           client.removeListener('data', onData);
           client.removeListener('end', onEnd);
           deps.metrics.errors.labels({ kind: 'bad_socks' }).inc();
-          deps.logger.info({ src: `${client.remoteAddress}:${client.remotePort}` }, `SOCKS handshake failed: ${step.reason}`);
+          deps.logger.info(
+            { src: `${client.remoteAddress}:${client.remotePort}` },
+            `SOCKS handshake failed: ${step.reason}`,
+          );
           if (step.bytes) client.end(step.bytes);
           else client.destroy();
           return;
@@ -96,14 +115,23 @@ function socksHandshake(client: net.Socket, first: Buffer, opts: ForwardOptions,
           const tags: Record<string, string> = { ...opts.exchange.tags, tunnel: `socks${step.version}` };
           if (step.user) tags['socksUser'] = step.user;
           const target = { host: step.target.host, port: step.target.port };
-          dial(client, target, { ...opts, exchange: { ...opts.exchange, tags } }, deps, (err, upstream) => {
-            if (err) {
-              client.end(handshake.failedReply(socksFailure(err.kind)));
-              return;
-            }
-            const local = upstream?.localAddress;
-            client.write(handshake.connectedReply(local ? { host: local, port: upstream?.localPort ?? 0 } : undefined));
-          }, step.rest);
+          dial(
+            client,
+            target,
+            { ...opts, exchange: { ...opts.exchange, tags } },
+            deps,
+            (err, upstream) => {
+              if (err) {
+                client.end(handshake.failedReply(socksFailure(err.kind)));
+                return;
+              }
+              const local = upstream?.localAddress;
+              client.write(
+                handshake.connectedReply(local ? { host: local, port: upstream?.localPort ?? 0 } : undefined),
+              );
+            },
+            step.rest,
+          );
           return;
         }
       }

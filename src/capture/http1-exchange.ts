@@ -1,11 +1,13 @@
 /**
  * The in-flight state of one proxied HTTP/1 request/response, and how it becomes an Exchange.
- * The proxy fills an InFlight as bytes pass; toExchange() runs later, in the recorder's drain.
+ * The proxy fills an InFlight as bytes pass and packs it when it ends (copies of bytes, no
+ * parsing); buildHttpExchange() turns the packed form into the record, in the capture worker.
  */
-import { BodyCollector, headerValue } from '../model/body.ts';
+import { BodyCollector, encodeBody, headerValue } from '../model/body.ts';
 import type { Direction, Exchange, ExchangeError, HeaderList, HttpExchange } from '../model/exchange.ts';
 import { newId } from '../model/ids.ts';
-import type { Http1Head } from '../protocols/http1/head.ts';
+import { parseHead, type Http1Head } from '../protocols/http1/head.ts';
+import { sliceOf, type Packer, type RawHttp, type Recordable } from './raw-record.ts';
 import { formatTarget, type Target } from './upstream.ts';
 
 export interface ExchangeContext {
@@ -15,7 +17,7 @@ export interface ExchangeContext {
   tags?: Record<string, string> | undefined;
 }
 
-export class InFlight {
+export class InFlight implements Recordable {
   readonly startWall = Date.now();
   readonly startMono = performance.now();
   endMono = 0;
@@ -51,45 +53,76 @@ export class InFlight {
     if (error) this.error = error;
   }
 
-  toExchange(): Exchange {
-    const req = this.head;
-    const res = this.resHead;
-    const isUpgrade = res?.status === 101 && req.upgrade?.toLowerCase() === 'websocket';
-    const x: HttpExchange = {
-      v: 1,
-      id: newId(this.startWall),
-      ts: new Date(this.startWall).toISOString(),
-      durationMs: round((this.endMono || performance.now()) - this.startMono),
-      direction: this.ctx.direction,
-      service: this.ctx.service,
-      protocol: 'http',
+  /** The bytes and numbers of this exchange, for the capture worker to build the record from. */
+  pack(packer: Packer): RawHttp {
+    const raw: RawHttp = {
+      t: 'http',
+      ctx: this.ctx,
+      startWall: this.startWall,
+      durationMs: (this.endMono || performance.now()) - this.startMono,
       src: this.src,
       dst: formatTarget(this.target),
-      request: {
-        method: req.method,
-        url: this.url,
-        httpVersion: req.version,
-        headers: req.headers,
-      },
+      url: this.url,
+      reqHead: packer.add(this.head.raw),
+      reqSize: this.reqBody.size,
+      resSize: this.resBody?.size ?? 0,
     };
-    const reqBody = this.reqBody.toBody(headerValue(req.headers, 'content-type'));
-    if (reqBody) x.request.body = reqBody;
-    if (this.reqTrailers) x.request.trailers = this.reqTrailers;
-    if (res) {
-      x.response = { status: res.status, statusText: res.statusText, httpVersion: res.version, headers: res.headers };
-      const resBody = this.resBody?.toBody(headerValue(res.headers, 'content-type'));
-      if (resBody) x.response.body = resBody;
-      if (this.resTrailers) x.response.trailers = this.resTrailers;
-    }
-    if (this.error) x.error = this.error;
-    const timings: NonNullable<Exchange['timings']> = {};
+    if (this.reqBody.size > 0) raw.reqBody = packer.add(this.reqBody.bytes());
+    if (this.reqTrailers) raw.reqTrailers = this.reqTrailers;
+    if (this.resHead) raw.resHead = packer.add(this.resHead.raw);
+    if (this.resBody && this.resBody.size > 0) raw.resBody = packer.add(this.resBody.bytes());
+    if (this.resTrailers) raw.resTrailers = this.resTrailers;
     // -1 marks a connect still under way (it failed): no time to report.
-    if (this.connectMs !== undefined && this.connectMs >= 0) timings.connectMs = round(this.connectMs);
-    if (this.ttfbMs !== undefined) timings.ttfbMs = round(this.ttfbMs);
-    if (Object.keys(timings).length > 0) x.timings = timings;
-    if (this.ctx.tags) x.tags = this.ctx.tags;
-    return isUpgrade ? { ...x, protocol: 'websocket' } : x;
+    if (this.connectMs !== undefined && this.connectMs >= 0) raw.connectMs = this.connectMs;
+    if (this.ttfbMs !== undefined) raw.ttfbMs = this.ttfbMs;
+    if (this.error) raw.error = this.error;
+    return raw;
   }
+}
+
+/**
+ * Builds the Exchange from a packed HTTP exchange (in the capture worker): the heads are parsed
+ * again from their bytes, the bodies encoded. The proxy already accepted both heads, so they parse.
+ */
+export function buildHttpExchange(raw: RawHttp, bytes: Buffer): Exchange {
+  const req = reparse('request', sliceOf(bytes, raw.reqHead) as Buffer);
+  const resBytes = sliceOf(bytes, raw.resHead);
+  const res = resBytes ? reparse('response', resBytes) : undefined;
+  const isUpgrade = res?.status === 101 && req.upgrade?.toLowerCase() === 'websocket';
+  const x: HttpExchange = {
+    v: 1,
+    id: newId(raw.startWall),
+    ts: new Date(raw.startWall).toISOString(),
+    durationMs: round(raw.durationMs),
+    direction: raw.ctx.direction,
+    service: raw.ctx.service,
+    protocol: 'http',
+    src: raw.src,
+    dst: raw.dst,
+    request: { method: req.method, url: raw.url, httpVersion: req.version, headers: req.headers },
+  };
+  const reqBody = sliceOf(bytes, raw.reqBody);
+  if (reqBody) x.request.body = encodeBody(reqBody, raw.reqSize, headerValue(req.headers, 'content-type'));
+  if (raw.reqTrailers) x.request.trailers = raw.reqTrailers;
+  if (res) {
+    x.response = { status: res.status, statusText: res.statusText, httpVersion: res.version, headers: res.headers };
+    const resBody = sliceOf(bytes, raw.resBody);
+    if (resBody) x.response.body = encodeBody(resBody, raw.resSize, headerValue(res.headers, 'content-type'));
+    if (raw.resTrailers) x.response.trailers = raw.resTrailers;
+  }
+  if (raw.error) x.error = raw.error;
+  const timings: NonNullable<Exchange['timings']> = {};
+  if (raw.connectMs !== undefined) timings.connectMs = round(raw.connectMs);
+  if (raw.ttfbMs !== undefined) timings.ttfbMs = round(raw.ttfbMs);
+  if (timings.connectMs !== undefined || timings.ttfbMs !== undefined) x.timings = timings;
+  if (raw.ctx.tags) x.tags = raw.ctx.tags;
+  return isUpgrade ? { ...x, protocol: 'websocket' } : x;
+}
+
+function reparse(kind: 'request' | 'response', raw: Buffer): Http1Head {
+  let lead = 0; // stray CRLFs the client sent before a request line travel with its head
+  while (lead < raw.length && (raw[lead] === 0x0d || raw[lead] === 0x0a)) lead++;
+  return parseHead(kind, raw.toString('latin1', lead, raw.length - 4), raw);
 }
 
 function round(ms: number): number {

@@ -10,7 +10,7 @@ import type net from 'node:net';
 import type { Logger } from 'pino';
 import type { Http1Head } from '../protocols/http1/head.ts';
 import { Http1Parser, type HeadDecision } from '../protocols/http1/parser.ts';
-import { errorResponse } from './error-response.ts';
+import { errorResponse, parseErrorCode, upstreamErrorCode, type ProxyErrorCode } from './error-response.ts';
 import { InFlight, originFormHead, requestUrl, type ExchangeContext } from './http1-exchange.ts';
 import type { CaptureMetrics } from './metrics.ts';
 import type { Recorder } from './recorder.ts';
@@ -88,7 +88,9 @@ export class Http1Session {
 
   /** No request in flight: closing now loses nothing. */
   isIdle(): boolean {
-    return this.inflight.length === 0 && this.current === undefined && !this.reqParser.inMessage && !this.reqParser.isTunnel;
+    return (
+      this.inflight.length === 0 && this.current === undefined && !this.reqParser.inMessage && !this.reqParser.isTunnel
+    );
   }
 
   /** Feeds bytes that arrived before the session took over the socket. */
@@ -173,7 +175,11 @@ export class Http1Session {
       return undefined;
     }
     if (parsed.protocol !== 'http:') {
-      this.failClient(501, 'TW_SCHEME_UNSUPPORTED', `cannot proxy ${parsed.protocol} requests in absolute form; use CONNECT for https`);
+      this.failClient(
+        501,
+        'TW_SCHEME_UNSUPPORTED',
+        `cannot proxy ${parsed.protocol} requests in absolute form; use CONNECT for https`,
+      );
       return undefined;
     }
     const host = parsed.hostname.startsWith('[') ? parsed.hostname.slice(1, -1) : parsed.hostname;
@@ -208,18 +214,22 @@ export class Http1Session {
     const status = err.code === 'head-too-large' ? 431 : 400;
     this.deps.metrics.errors.labels({ kind: 'bad_request' }).inc();
     this.deps.logger.info({ src: this.src, code: err.code }, `malformed request from client: ${err.message}`);
-    const code = `TW_HTTP_${err.code.toUpperCase().replace(/-/g, '_')}`;
+    const code = parseErrorCode(err.code);
     const broken = this.current;
     if (broken && this.inflight.includes(broken)) {
       // The body went bad after its head was forwarded: the upstream can never see a whole
       // request, so that exchange ends here, with the error, and so does the connection.
       this.inflight.splice(this.inflight.indexOf(broken), 1);
       broken.finish({ kind: 'protocol', message: `malformed request body: ${err.message}`, phase: 'request' });
-      this.deps.recorder.record(() => broken.toExchange());
+      this.deps.recorder.record(broken);
       this.dropUpstream();
       for (const rest of this.inflight.splice(0)) {
-        rest.finish({ kind: 'aborted', message: 'a later request on this connection was malformed', phase: 'response' });
-        this.deps.recorder.record(() => rest.toExchange());
+        rest.finish({
+          kind: 'aborted',
+          message: 'a later request on this connection was malformed',
+          phase: 'response',
+        });
+        this.deps.recorder.record(rest);
       }
       if (broken.responseStarted) {
         this.client.destroy();
@@ -230,7 +240,7 @@ export class Http1Session {
   }
 
   /** Answers the client with an error once the responses before it are out, then closes. */
-  private failClient(status: number, code: string, message: string): void {
+  private failClient(status: number, code: ProxyErrorCode, message: string): void {
     this.pendingError = errorResponse(status, code, message);
     this.client.pause();
     this.current = undefined;
@@ -276,8 +286,12 @@ export class Http1Session {
 
   private readonly onClientClose = (): void => {
     for (const flight of this.inflight.splice(0)) {
-      flight.finish({ kind: 'aborted', message: 'the client closed the connection before the response ended', phase: 'response' });
-      this.deps.recorder.record(() => flight.toExchange());
+      flight.finish({
+        kind: 'aborted',
+        message: 'the client closed the connection before the response ended',
+        phase: 'response',
+      });
+      this.deps.recorder.record(flight);
     }
     this.dropUpstream();
   };
@@ -314,7 +328,10 @@ export class Http1Session {
       const used = parser.execute(chunk);
       this.client.uncork();
       if (parser.error) {
-        this.upstreamFailed(Object.assign(new Error(`invalid response from upstream: ${parser.error.message}`), { code: 'EPROTO' }), 'protocol');
+        this.upstreamFailed(
+          Object.assign(new Error(`invalid response from upstream: ${parser.error.message}`), { code: 'EPROTO' }),
+          'protocol',
+        );
       } else if (parser.isTunnel) {
         this.startTunnel(chunk.subarray(used));
       }
@@ -323,11 +340,17 @@ export class Http1Session {
       if (socket !== this.up) return;
       const err = parser.finish();
       if (err && this.inflight.length > 0) {
-        this.upstreamFailed(Object.assign(new Error('the upstream closed the connection in the middle of a response'), { code: 'ECONNRESET' }));
+        this.upstreamFailed(
+          Object.assign(new Error('the upstream closed the connection in the middle of a response'), {
+            code: 'ECONNRESET',
+          }),
+        );
         return;
       }
       if (this.inflight.length > 0) {
-        this.upstreamFailed(Object.assign(new Error('the upstream closed the connection without responding'), { code: 'ECONNRESET' }));
+        this.upstreamFailed(
+          Object.assign(new Error('the upstream closed the connection without responding'), { code: 'ECONNRESET' }),
+        );
         return;
       }
       this.dropUpstream();
@@ -345,7 +368,10 @@ export class Http1Session {
   private onResponseHead(head: Http1Head): HeadDecision {
     const flight = this.inflight[0];
     if (!flight) {
-      this.upstreamFailed(Object.assign(new Error('the upstream sent a response nobody asked for'), { code: 'EPROTO' }), 'protocol');
+      this.upstreamFailed(
+        Object.assign(new Error('the upstream sent a response nobody asked for'), { code: 'EPROTO' }),
+        'protocol',
+      );
       return 'tunnel'; // stop parsing; the session is being torn down
     }
     flight.responseStarted = true;
@@ -362,9 +388,15 @@ export class Http1Session {
     const flight = this.inflight.shift();
     if (!flight) return;
     flight.finish();
-    this.deps.recorder.record(() => flight.toExchange());
+    this.deps.recorder.record(flight);
     const res = flight.resHead;
-    const readUntilClose = res !== undefined && !res.chunked && res.contentLength === undefined && flight.head.method !== 'HEAD' && res.status !== 204 && res.status !== 304;
+    const readUntilClose =
+      res !== undefined &&
+      !res.chunked &&
+      res.contentLength === undefined &&
+      flight.head.method !== 'HEAD' &&
+      res.status !== 204 &&
+      res.status !== 304;
     if (flight.head.close || res?.close || (readUntilClose && this.up?.readableEnded)) {
       this.closeAll();
       return;
@@ -399,17 +431,19 @@ export class Http1Session {
     const error = classifyError(err, phase);
     if (kind) error.kind = kind;
     flight.finish(error);
-    this.deps.recorder.record(() => flight.toExchange());
+    this.deps.recorder.record(flight);
     this.deps.metrics.errors.labels({ kind: `upstream_${error.kind}` }).inc();
     this.deps.logger.info({ dst: formatTarget(flight.target), kind: error.kind }, `upstream failed: ${error.message}`);
     for (const rest of this.inflight.splice(0)) {
       rest.finish({ kind: 'aborted', message: 'an earlier request on this connection failed', phase: 'request' });
-      this.deps.recorder.record(() => rest.toExchange());
+      this.deps.recorder.record(rest);
     }
     this.dropUpstream();
     if (!flight.responseStarted) {
       const status = statusForError(error);
-      this.endClient(errorResponse(status, `TW_UPSTREAM_${error.kind.toUpperCase()}`, `${formatTarget(flight.target)}: ${error.message}`));
+      this.endClient(
+        errorResponse(status, upstreamErrorCode(error.kind), `${formatTarget(flight.target)}: ${error.message}`),
+      );
     } else {
       this.client.destroy();
     }
@@ -422,7 +456,7 @@ export class Http1Session {
     const flight = this.inflight.shift();
     if (!up || !flight) return;
     flight.finish();
-    this.deps.recorder.record(() => flight.toExchange());
+    this.deps.recorder.record(flight);
     if (upRest.length > 0) this.client.write(upRest);
     this.reqParser.becomeTunnel();
     this.client.removeListener('data', this.onClientData);

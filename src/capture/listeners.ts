@@ -77,10 +77,23 @@ async function listen(
   };
 }
 
-export function listenInbound(opts: ListenOptions & { app: Target; exchange: ExchangeContext }, deps: SessionDeps): Promise<ProxyListener> {
-  return listen('inbound', opts, deps, (socket) => new Http1Session(socket, { mode: 'reverse', target: opts.app, exchange: opts.exchange }, deps));
+export function listenInbound(
+  opts: ListenOptions & { app: Target; exchange: ExchangeContext },
+  deps: SessionDeps,
+): Promise<ProxyListener> {
+  return listen(
+    'inbound',
+    opts,
+    deps,
+    (socket) => new Http1Session(socket, { mode: 'reverse', target: opts.app, exchange: opts.exchange }, deps),
+  );
 }
 
-export function listenOutbound(opts: ListenOptions & { exchange: ExchangeContext; tcpCap: number }, deps: SessionDeps): Promise<ProxyListener> {
-  return listen('outbound', opts, deps, (socket) => handleForwardConnection(socket, { exchange: opts.exchange, tcpCap: opts.tcpCap }, deps));
+export function listenOutbound(
+  opts: ListenOptions & { exchange: ExchangeContext; tcpCap: number },
+  deps: SessionDeps,
+): Promise<ProxyListener> {
+  return listen('outbound', opts, deps, (socket) =>
+    handleForwardConnection(socket, { exchange: opts.exchange, tcpCap: opts.tcpCap }, deps),
+  );
 }

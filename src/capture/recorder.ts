@@ -1,20 +1,23 @@
 /**
- * The recorder sits between the proxy and the sink: a bounded queue of exchanges-to-be, drained
- * in batches off the forwarding path. The proxy hands over a builder closure (cheap), and the
- * Exchange itself (headers to strings, bodies to utf8/base64) is made here, later, in the
- * drain. Fail open: a full queue or a failing sink drops and counts, and never slows the proxy.
+ * The recorder sits between the proxy and the snapshot: a bounded queue of finished exchanges,
+ * drained in batches off the forwarding path. An HTTP exchange is handed over as what was seen
+ * (head bytes, kept body bytes, timings) and packed into one transferable buffer per batch; the
+ * BatchSink (normally the capture worker) builds, serialises and compresses the records.
+ * Fail open: a full queue or a failing sink drops and counts, and never slows the proxy.
  */
 import type { Logger } from 'pino';
 import type { Exchange } from '../model/exchange.ts';
 import type { SnapshotMeta } from '../model/snapshot.ts';
-import type { Sink } from '../store/types.ts';
+import type { BatchSink } from './batch-sink.ts';
 import type { LiveFeed } from './live-feed.ts';
-import type { CaptureMetrics } from './metrics.ts';
+import type { CaptureMetrics, DropReason } from './metrics.ts';
+import { Packer, type RawRecord, type Recordable } from './raw-record.ts';
 
-export type ExchangeBuilder = () => Exchange;
+/** An in-flight exchange that packs itself, or a function that builds a ready Exchange. */
+export type RecordItem = Recordable | (() => Exchange);
 
 export interface RecorderOptions {
-  sink: Sink;
+  sink: BatchSink;
   metrics: CaptureMetrics;
   feed?: LiveFeed;
   logger?: Logger;
@@ -26,7 +29,7 @@ export interface RecorderOptions {
 }
 
 export class Recorder {
-  private queue: ExchangeBuilder[] = [];
+  private queue: RecordItem[] = [];
   private draining = false;
   private closed = false;
   private readonly queueSize: number;
@@ -35,32 +38,34 @@ export class Recorder {
   private idle: Promise<void> = Promise.resolve();
   private wakeIdle: (() => void) | undefined;
   private dirty = false;
-  private sinkFailures = 0;
+  private loggedFailure = false;
   dropped = 0;
   recorded = 0;
 
   constructor(private readonly options: RecorderOptions) {
     this.queueSize = options.queueSize ?? 10_000;
-    this.batchSize = options.batchSize ?? 256;
+    this.batchSize = options.batchSize ?? 1000;
     this.flushTimer = setInterval(() => void this.flushNow(), options.flushIntervalMs ?? 1000);
     this.flushTimer.unref();
   }
 
   /** Never blocks, never throws: false when the exchange had to be dropped. */
-  record(build: ExchangeBuilder): boolean {
+  record(item: RecordItem): boolean {
     if (this.closed || this.queue.length >= this.queueSize) {
       this.drop(this.closed ? 'closed' : 'queue_full', 1);
       return false;
     }
-    this.queue.push(build);
-    this.options.metrics.queueDepth.set(this.queue.length);
+    this.queue.push(item);
     if (!this.draining) this.startDrain();
     return true;
   }
 
-  private drop(reason: string, n: number): void {
+  private drop(reason: DropReason, n: number): void {
     if (this.dropped === 0) {
-      this.options.logger?.warn({ reason }, 'recorder dropping exchanges (forwarding continues); see tapwire_exchanges_dropped_total');
+      this.options.logger?.warn(
+        { reason },
+        'recorder dropping exchanges (forwarding continues); see tapwire_exchanges_dropped_total',
+      );
     }
     this.dropped += n;
     this.options.metrics.exchangesDropped.labels({ reason }).inc(n);
@@ -69,38 +74,46 @@ export class Recorder {
   private startDrain(): void {
     this.draining = true;
     this.idle = new Promise((resolve) => (this.wakeIdle = resolve));
-    // setImmediate: let the proxy finish forwarding what is in hand before building records.
+    // setImmediate: let the proxy finish forwarding what is in hand before packing records.
     setImmediate(() => void this.drain());
   }
 
   private async drain(): Promise<void> {
+    const { metrics, feed, sink } = this.options;
     while (this.queue.length > 0) {
-      const builders = this.queue.splice(0, this.batchSize);
-      this.options.metrics.queueDepth.set(this.queue.length);
-      const batch: Exchange[] = [];
-      for (const build of builders) {
+      const items = this.queue.splice(0, this.batchSize);
+      metrics.queueDepth.set(this.queue.length);
+      const packer = new Packer();
+      const records: RawRecord[] = [];
+      for (const item of items) {
         try {
-          batch.push(build());
+          records.push(typeof item === 'function' ? { t: 'built', exchange: item() } : item.pack(packer));
         } catch (err) {
           this.options.logger?.error({ err }, 'could not build an exchange record');
           this.drop('build_error', 1);
         }
       }
       try {
-        await this.options.sink.writeBatch(batch);
+        const result = await sink.write(records, packer.finish(), feed?.hasSubscribers ?? false);
+        if (result.failed > 0) {
+          this.drop('sink_error', result.failed);
+          if (!this.loggedFailure && result.error) this.options.logger?.error(result.error);
+          this.loggedFailure = true;
+        }
+        for (const w of result.written) {
+          this.recorded++;
+          metrics.exchangesCaptured.labels({ direction: w.direction, protocol: w.protocol }).inc();
+          metrics.exchangeDuration.labels({ direction: w.direction }).observe(w.durationMs / 1000);
+        }
+        for (const x of result.exchanges ?? []) feed?.publish({ type: 'exchange', exchange: x });
         this.dirty = true;
       } catch (err) {
-        if (this.sinkFailures++ === 0) this.options.logger?.error({ err }, 'the snapshot sink failed to write');
-        this.drop('sink_error', batch.length);
-        continue;
-      }
-      for (const x of batch) {
-        this.recorded++;
-        this.options.metrics.exchangesCaptured.labels({ direction: x.direction, protocol: x.protocol }).inc();
-        this.options.metrics.exchangeDuration.labels({ direction: x.direction }).observe(x.durationMs / 1000);
-        this.options.feed?.publish({ type: 'exchange', exchange: x });
+        if (!this.loggedFailure) this.options.logger?.error({ err }, 'the snapshot sink failed to write');
+        this.loggedFailure = true;
+        this.drop('sink_error', records.length);
       }
     }
+    metrics.queueDepth.set(0);
     this.draining = false;
     this.wakeIdle?.();
   }
@@ -125,6 +138,6 @@ export class Recorder {
     await this.settle();
     this.closed = true;
     clearInterval(this.flushTimer);
-    return this.options.sink.close({ dropped: this.dropped });
+    return this.options.sink.close(this.dropped);
   }
 }

@@ -15,12 +15,17 @@ import { LiveFeed } from './live-feed.ts';
 import { listenInbound, listenOutbound, type ProxyListener } from './listeners.ts';
 import { createCaptureMetrics, type CaptureMetrics } from './metrics.ts';
 import { Recorder } from './recorder.ts';
+import { InThreadSink, type BatchSink } from './batch-sink.ts';
+import { WorkerSink } from './worker-sink.ts';
+import { FsStore } from '../store/fs/index.ts';
 import { parseTarget } from './upstream.ts';
 
 export interface RecordingOptions {
   config: Readonly<RecordConfig>;
   store: Store;
   logger: Logger;
+  /** Build and write records on this thread instead of in the capture worker. */
+  inThread?: boolean;
   /** Tags written on every exchange (pod, namespace, …). */
   tags?: Record<string, string>;
 }
@@ -57,14 +62,22 @@ export async function startRecording(options: RecordingOptions): Promise<Recordi
 
   const metrics = createCaptureMetrics();
   const feed = new LiveFeed({ dropCounter: metrics.feedDropped, subscriberGauge: metrics.feedSubscribers });
-  const services = [config.service];
-  const writer = await options.store.create({
+  const createOptions = {
     name: config.name ?? `${config.service}-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`,
-    services,
+    services: [config.service],
     source: 'record',
     ...(options.tags ? { tags: options.tags } : {}),
-  });
-  const recorder = new Recorder({ sink: writer, metrics, feed, logger, queueSize: config.queueSize });
+  };
+  // The capture worker opens the local store in its own thread and writes the snapshot there;
+  // other stores (and inThread) build and write records on this thread.
+  let sink: BatchSink & { id: string; dir: string };
+  if (options.store instanceof FsStore && !options.inThread) {
+    sink = await WorkerSink.start(options.store.location, createOptions);
+  } else {
+    const writer = await options.store.create(createOptions);
+    sink = Object.assign(new InThreadSink(writer), { id: writer.id, dir: writer.dir });
+  }
+  const recorder = new Recorder({ sink, metrics, feed, logger, queueSize: config.queueSize });
   const deps: SessionDeps = {
     recorder,
     metrics,
@@ -89,7 +102,10 @@ export async function startRecording(options: RecordingOptions): Promise<Recordi
       inbound = await listenInbound({ ...listenOpts, port: config.inPort, app, exchange: exchange('inbound') }, deps);
     }
     if (wantsOutbound) {
-      outbound = await listenOutbound({ ...listenOpts, port: config.outPort, exchange: exchange('outbound'), tcpCap: config.tcpCap }, deps);
+      outbound = await listenOutbound(
+        { ...listenOpts, port: config.outPort, exchange: exchange('outbound'), tcpCap: config.tcpCap },
+        deps,
+      );
     }
     admin = await startAdminServer({ port: config.adminPort, metrics, feed, isReady: () => ready, logger });
   } catch (err) {
@@ -104,8 +120,8 @@ export async function startRecording(options: RecordingOptions): Promise<Recordi
 
   let stopping: Promise<SnapshotMeta> | undefined;
   return {
-    snapshotId: writer.id,
-    snapshotDir: writer.dir,
+    snapshotId: sink.id,
+    snapshotDir: sink.dir,
     inbound,
     outbound,
     admin: adminServer,
@@ -117,7 +133,12 @@ export async function startRecording(options: RecordingOptions): Promise<Recordi
         ready = false;
         await Promise.all([inbound?.close(graceMs), outbound?.close(graceMs)]);
         const meta = await recorder.close();
-        feed.publish({ type: 'notice', level: 'info', message: `recording stopped: ${meta.counts.exchanges} exchanges in snapshot ${meta.name}`, time: new Date().toISOString() });
+        feed.publish({
+          type: 'notice',
+          level: 'info',
+          message: `recording stopped: ${meta.counts.exchanges} exchanges in snapshot ${meta.name}`,
+          time: new Date().toISOString(),
+        });
         feed.close();
         await adminServer.close();
         return meta;

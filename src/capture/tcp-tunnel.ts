@@ -25,7 +25,12 @@ export interface TcpTunnelOptions {
   tls?: TlsInfo;
 }
 
-export function runTcpTunnel(client: net.Socket, upstream: net.Socket, opts: TcpTunnelOptions, deps: SessionDeps): void {
+export function runTcpTunnel(
+  client: net.Socket,
+  upstream: net.Socket,
+  opts: TcpTunnelOptions,
+  deps: SessionDeps,
+): void {
   const startWall = Date.now();
   const startMono = performance.now();
   // Read now: once the socket is closed (when the record is built) Node no longer knows the peer.
@@ -99,7 +104,8 @@ export function runTcpTunnel(client: net.Socket, upstream: net.Socket, opts: Tcp
     // After its FIN, a client that resets has closed without reading what the server still
     // sent (typically the TLS close_notify answering its own): the conversation ended normally.
     const code = (err as NodeJS.ErrnoException).code;
-    if (!(clientEnded && (code === 'ECONNRESET' || code === 'EPIPE'))) error ??= { ...classifyError(err, 'request'), kind: 'aborted' };
+    if (!(clientEnded && (code === 'ECONNRESET' || code === 'EPIPE')))
+      error ??= { ...classifyError(err, 'request'), kind: 'aborted' };
     upstream.destroy();
   });
   // The conversation is over when the client is gone: nothing can reach it any more, so the

@@ -21,7 +21,13 @@ export interface TunnelOptions {
   tcpCap: number;
 }
 
-export function startTunnel(client: net.Socket, upstream: net.Socket, first: Buffer, opts: TunnelOptions, deps: SessionDeps): void {
+export function startTunnel(
+  client: net.Socket,
+  upstream: net.Socket,
+  first: Buffer,
+  opts: TunnelOptions,
+  deps: SessionDeps,
+): void {
   let buffered = first;
   let decided = false;
 
@@ -39,7 +45,19 @@ export function startTunnel(client: net.Socket, upstream: net.Socket, first: Buf
   const raw = (serverFirst?: Buffer) => {
     detach();
     if (serverFirst) client.write(serverFirst);
-    runTcpTunnel(client, upstream, { target: opts.target, exchange: opts.exchange, tcpCap: opts.tcpCap, clientFirst: buffered, keepData: true, ...(serverFirst ? { serverFirst } : {}) }, deps);
+    runTcpTunnel(
+      client,
+      upstream,
+      {
+        target: opts.target,
+        exchange: opts.exchange,
+        tcpCap: opts.tcpCap,
+        clientFirst: buffered,
+        keepData: true,
+        ...(serverFirst ? { serverFirst } : {}),
+      },
+      deps,
+    );
   };
 
   const decide = () => {
@@ -50,15 +68,30 @@ export function startTunnel(client: net.Socket, upstream: net.Socket, first: Buf
       const hello = parseClientHello(buffered);
       if (hello.status === 'need-more' && buffered.length < SNIFF_LIMIT) return;
       detach();
-      const tls = hello.status === 'ok'
-        ? { mode: 'passthrough' as const, ...(hello.sni ? { sni: hello.sni } : {}), ...(hello.alpn ? { alpn: hello.alpn } : {}), version: hello.supportedVersions?.[0] ?? hello.legacyVersion }
-        : { mode: 'passthrough' as const };
-      runTcpTunnel(client, upstream, { target: opts.target, exchange: opts.exchange, tcpCap: 0, clientFirst: buffered, keepData: false, tls }, deps);
+      const tls =
+        hello.status === 'ok'
+          ? {
+              mode: 'passthrough' as const,
+              ...(hello.sni ? { sni: hello.sni } : {}),
+              ...(hello.alpn ? { alpn: hello.alpn } : {}),
+              version: hello.supportedVersions?.[0] ?? hello.legacyVersion,
+            }
+          : { mode: 'passthrough' as const };
+      runTcpTunnel(
+        client,
+        upstream,
+        { target: opts.target, exchange: opts.exchange, tcpCap: 0, clientFirst: buffered, keepData: false, tls },
+        deps,
+      );
       return;
     }
     if (kind === 'http1') {
       detach();
-      const session = new Http1Session(client, { mode: 'reverse', target: opts.target, upstream, exchange: opts.exchange }, deps);
+      const session = new Http1Session(
+        client,
+        { mode: 'reverse', target: opts.target, upstream, exchange: opts.exchange },
+        deps,
+      );
       session.feed(buffered);
       return;
     }

@@ -26,7 +26,9 @@ export function registerDemo(program: Command, ctx: CliContext): void {
         logger: ctx.logger(config.logLevel === 'info' ? 'warn' : config.logLevel),
         say,
       });
-      say(`4. recorded ${meta.counts.exchanges} exchanges (${meta.counts.inbound} in, ${meta.counts.outbound} out) in snapshot ${meta.name}:`);
+      say(
+        `4. recorded ${meta.counts.exchanges} exchanges (${meta.counts.inbound} in, ${meta.counts.outbound} out) in snapshot ${meta.name}:`,
+      );
       for (const x of exchanges) say(`   ${summarize(x)}`);
       say(
         `\nNext:\n` +

@@ -1,6 +1,7 @@
 /** `tapwire record`: put the capture proxy around an app and write its traffic to a snapshot. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { Command, Option } from 'commander';
+import type { Command } from 'commander';
+import { Option } from 'commander';
 import { childProxyEnv } from '../capture/child-env.ts';
 import { startRecording, type Recording } from '../capture/recording.ts';
 import { proxyTypes } from '../config/schema.ts';

@@ -27,17 +27,29 @@ export const recordConfigSchema = z
     /** Snapshot name; defaults to `<service>-<date>`. */
     name: z.string().min(1).optional(),
     /** Bytes of each body kept in the record; forwarding always streams the whole body. */
-    bodyCap: z.number().int().nonnegative().default(1024 * 1024),
+    bodyCap: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(1024 * 1024),
     /** Exchanges waiting for the sink; past this they are dropped and counted. */
     queueSize: z.number().int().positive().default(10_000),
     /** Largest request or response head accepted (431 past it). */
-    maxHeaderBytes: z.number().int().min(1024).default(64 * 1024),
+    maxHeaderBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(64 * 1024),
     /** Time to open an upstream connection before answering 504. */
     connectTimeoutMs: z.number().int().positive().default(10_000),
     /** Time a connection may sit idle before it is closed. */
     idleTimeoutMs: z.number().int().positive().default(120_000),
     /** Bytes of a raw TCP conversation kept per direction. */
-    tcpCap: z.number().int().nonnegative().default(1024 * 1024),
+    tcpCap: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(1024 * 1024),
   })
   .prefault({});
 

@@ -55,7 +55,9 @@ export async function runDemo({ store, logger, say }: DemoOptions): Promise<Demo
   const outbound = recording.outbound;
   const inbound = recording.inbound;
   if (!outbound || !inbound) throw new Error('the demo needs both listeners');
-  say(`1. recording: inbound 127.0.0.1:${inbound.port} → shop app :${appPort}, outbound proxy 127.0.0.1:${outbound.port}`);
+  say(
+    `1. recording: inbound 127.0.0.1:${inbound.port} → shop app :${appPort}, outbound proxy 127.0.0.1:${outbound.port}`,
+  );
 
   const app = spawn(process.execPath, [SAMPLE_APP, inventory.url, String(appPort)], {
     env: childProxyEnv(process.env, outbound.host, outbound.port),

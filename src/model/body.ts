@@ -2,11 +2,10 @@
  * Body capture helpers. Capture keeps at most `cap` bytes of a body (the rest still streams to
  * its destination); the record says how big the body really was and whether it was cut.
  */
+import { isUtf8 } from 'node:buffer';
 import type { Body, HeaderList } from './exchange.ts';
 
 export const DEFAULT_BODY_CAP = 1024 * 1024;
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Collects copies of body chunks up to a cap; counts every byte. */
 export class BodyCollector {
@@ -40,21 +39,20 @@ export class BodyCollector {
   }
 }
 
-/** Text stays readable (utf8) when it decodes as UTF-8; anything else is base64. */
+/** Text stays readable (utf8) when it is valid UTF-8 without control bytes; anything else is base64. */
 export function encodeBody(bytes: Uint8Array, size: number = bytes.length, contentType?: string): Body {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   const truncated = size > bytes.length;
-  let text: string | undefined;
-  try {
-    // A cut body may end inside a multi-byte character: judge only the complete part.
-    text = utf8.decode(truncated ? trimPartialUtf8(buf) : buf);
-    if (looksBinary(text)) text = undefined;
-  } catch {
-    text = undefined;
-  }
-  const encoding: Body['encoding'] = text === undefined ? 'base64' : 'utf8';
-  const data = text ?? buf.toString('base64');
-  const body: Body = { encoding, data, size, truncated };
+  // A cut body may end inside a multi-byte character: judge only the complete part.
+  const whole = truncated ? trimPartialUtf8(buf) : buf;
+  // Checks on bytes first (a loop and a native validator), so binary never becomes a string.
+  const text = !hasControlBytes(whole) && isUtf8(whole);
+  const body: Body = {
+    encoding: text ? 'utf8' : 'base64',
+    data: text ? whole.toString('utf8') : buf.toString('base64'),
+    size,
+    truncated,
+  };
   if (contentType) body.contentType = contentType;
   return body;
 }
@@ -80,12 +78,12 @@ function trimPartialUtf8(buf: Buffer): Buffer {
   return buf.subarray(0, end);
 }
 
-/** NUL and most C0 controls never appear in text bodies. */
-function looksBinary(text: string): boolean {
-  const n = Math.min(text.length, 4096);
+/** NUL and most C0 controls (all but tab, newlines, form feed and escape) never appear in text. */
+function hasControlBytes(buf: Uint8Array): boolean {
+  const n = Math.min(buf.length, 4096);
   for (let i = 0; i < n; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 9 || (c > 13 && c < 32 && c !== 27)) return true;
+    const c = buf[i] as number;
+    if (c < 32 && (c < 9 || (c > 13 && c !== 27))) return true;
   }
   return false;
 }

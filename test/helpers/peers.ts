@@ -54,14 +54,27 @@ export interface RunResult {
 }
 
 /** Runs a command to completion (bounded by `timeoutMs`) and returns its output. */
-export function run(file: string, args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
+export function run(
+  file: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {},
+): Promise<RunResult> {
   return new Promise((resolve) => {
     const child = execFile(
       file,
       args,
-      { env: options.env ?? process.env, timeout: options.timeoutMs ?? 20_000, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' },
+      {
+        env: options.env ?? process.env,
+        timeout: options.timeoutMs ?? 20_000,
+        maxBuffer: 64 * 1024 * 1024,
+        encoding: 'utf8',
+      },
       (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
+        const code = err
+          ? typeof (err as { code?: unknown }).code === 'number'
+            ? (err as { code: number }).code
+            : 1
+          : 0;
         resolve({ code, stdout, stderr });
       },
     );
@@ -70,7 +83,11 @@ export function run(file: string, args: string[], options: { env?: NodeJS.Proces
 }
 
 /** A raw client: connects, writes `data`, collects everything until the server closes (or `untilBytes`). */
-export function rawExchange(port: number, data: string | Buffer, opts: { host?: string; endAfterWrite?: boolean; untilIncludes?: string } = {}): Promise<string> {
+export function rawExchange(
+  port: number,
+  data: string | Buffer,
+  opts: { host?: string; endAfterWrite?: boolean; untilIncludes?: string } = {},
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, opts.host ?? '127.0.0.1');
     let got = '';

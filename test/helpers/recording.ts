@@ -42,7 +42,10 @@ export async function startTestRecording(overrides: Partial<RecordConfig> = {}):
       const handle = await store.open(recording.snapshotId);
       const out: Exchange[] = [];
       const problems: string[] = [];
-      for await (const x of handle.exchanges({ onProblem: (p) => problems.push(`${p.kind} line ${p.line}: ${p.message}`) })) out.push(x);
+      for await (const x of handle.exchanges({
+        onProblem: (p) => problems.push(`${p.kind} line ${p.line}: ${p.message}`),
+      }))
+        out.push(x);
       // Every record the proxy writes must read back valid.
       if (problems.length > 0) throw new Error(`snapshot has unreadable records:\n${problems.join('\n')}`);
       return out;

@@ -121,11 +121,8 @@ export class Http1Parser {
   execute(chunk: Buffer): number {
     let pos = 0;
     // Start of body wire bytes not yet reported: from 0 when a body continues from the last call.
+    // (A local and a method rather than a closure: execute() runs per read, in the hot path.)
     let rawStart = this.inMessage && this.state !== 'head' ? 0 : -1;
-    const flushRaw = (end: number) => {
-      if (rawStart >= 0 && end > rawStart) this.cb.onRaw(chunk.subarray(rawStart, end));
-      rawStart = -1;
-    };
     try {
       while (pos < chunk.length && !this.paused) {
         switch (this.state) {
@@ -144,7 +141,8 @@ export class Http1Parser {
             pos += take;
             this.remaining -= take;
             if (this.remaining === 0) {
-              flushRaw(pos);
+              this.flushRaw(chunk, rawStart, pos);
+              rawStart = -1;
               this.complete();
             }
             break;
@@ -189,26 +187,32 @@ export class Http1Parser {
               break;
             }
             pos = end;
-            flushRaw(pos);
+            this.flushRaw(chunk, rawStart, pos);
+            rawStart = -1;
             this.complete();
             break;
           }
           case 'tunnel':
           case 'error':
-            flushRaw(pos);
+            this.flushRaw(chunk, rawStart, pos);
             return pos;
         }
         if (rawStart < 0 && this.inMessage && this.state !== 'head') rawStart = pos;
       }
-      flushRaw(pos);
+      this.flushRaw(chunk, rawStart, pos);
       return pos;
     } catch (err) {
-      flushRaw(pos);
+      this.flushRaw(chunk, rawStart, pos);
       if (!(err instanceof Http1ParseError)) throw err;
       this.error = err;
       this.state = 'error';
       return pos;
     }
+  }
+
+  /** Reports chunk[start, end) as body wire bytes (nothing when start is -1). */
+  private flushRaw(chunk: Buffer, start: number, end: number): void {
+    if (start >= 0 && end > start) this.cb.onRaw(chunk.subarray(start, end));
   }
 
   /**
@@ -298,20 +302,29 @@ export class Http1Parser {
       if (pos === chunk.length) return -1;
     }
     const have = this.scratchLen;
-    const more = chunk.subarray(pos, pos + Math.max(0, this.maxHeadBytes - have));
-    const buf = this.withScratch(more);
     const lead = this.lead;
-    const end = this.findEnd(buf, have, lead, this.kind === 'request' ? 'bad-request-line' : 'bad-status-line');
-    if (end < 0) {
-      if (have === 0) this.stash(more); // copy: the input chunk is not ours to keep
-      return -1;
+    let raw: Buffer | undefined; // the head, copied: neither the input nor scratch is ours to keep
+    if (have === 0) {
+      // The usual case, the whole head in this chunk: straight from the chunk, without staging.
+      // The general path below would find the same CRLFCRLF (the first, within maxHeadBytes).
+      const idx = chunk.indexOf(CRLF_CRLF, pos);
+      if (idx >= 0 && idx + 4 - pos <= this.maxHeadBytes) raw = Buffer.from(chunk.subarray(pos, idx + 4));
     }
-    const raw = Buffer.from(buf.subarray(0, end)); // copy (also when buf is the scratch buffer)
+    if (raw === undefined) {
+      const more = chunk.subarray(pos, pos + Math.max(0, this.maxHeadBytes - have));
+      const buf = this.withScratch(more);
+      const end = this.findEnd(buf, have, lead, this.kind === 'request' ? 'bad-request-line' : 'bad-status-line');
+      if (end < 0) {
+        if (have === 0) this.stash(more); // copy: the input chunk is not ours to keep
+        return -1;
+      }
+      raw = Buffer.from(buf.subarray(0, end));
+    }
     this.clearScratch();
-    const head = parseHead(this.kind, raw.toString('latin1', lead, end - 4), raw);
+    const head = parseHead(this.kind, raw.toString('latin1', lead, raw.length - 4), raw);
     this.inMessage = true;
     const decision = this.cb.onHead(head);
-    const after = pos + end - have;
+    const after = pos + raw.length - have;
     this.startBody(head, decision);
     if (decision === 'pause') this.paused = true;
     return after;
