@@ -3,6 +3,8 @@
  * NDJSON and gzip, off the proxy's thread. Messages in: batch, flush, close. Every message
  * is answered with the same `seq`.
  */
+import { readlinkSync } from 'node:fs';
+import os from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { openStore } from '../store/fs/index.ts';
 import type { CreateSnapshotOptions } from '../store/types.ts';
@@ -15,16 +17,30 @@ const { storeDir, options } = workerData as { storeDir: string; options: CreateS
 
 const reply = (message: WorkerReply) => port.postMessage(message);
 
+// Forwarding comes first: on a busy machine this thread yields the CPU to the proxy thread,
+// and the recorder's bounded queue absorbs the difference (Linux: a thread id is a pid here).
+try {
+  const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+  if (Number.isInteger(tid)) os.setPriority(tid, 10);
+} catch {
+  /* not Linux, or not allowed: same priority as the proxy */
+}
+
 try {
   const writer = await openStore(storeDir).create(options);
   const sink = new InThreadSink(writer);
   reply({ seq: 0, type: 'ready', id: writer.id, dir: writer.dir });
   port.on('message', (msg: WorkerRequest) => {
-    const done = (p: Promise<WorkerReply>) =>
-      p.then(reply, (err: Error) => reply({ seq: msg.seq, type: 'error', message: err.message }));
+    // Every request is answered, with its result or its error.
+    const done = (p: Promise<WorkerReply>): void =>
+      void p.then(reply, (err: Error) => reply({ seq: msg.seq, type: 'error', message: err.message }));
     switch (msg.type) {
       case 'batch':
-        done(sink.write(msg.records, msg.bytes, msg.wantExchanges).then((result) => ({ seq: msg.seq, type: 'written', result })));
+        done(
+          sink
+            .write(msg.records, msg.bytes, msg.wantExchanges)
+            .then((result) => ({ seq: msg.seq, type: 'written', result })),
+        );
         break;
       case 'flush':
         done(sink.flush().then(() => ({ seq: msg.seq, type: 'flushed' })));

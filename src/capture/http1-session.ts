@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { Http1Head } from '../protocols/http1/head.ts';
 import { Http1Parser, type HeadDecision } from '../protocols/http1/parser.ts';
 import { errorResponse, parseErrorCode, upstreamErrorCode, type ProxyErrorCode } from './error-response.ts';
+import { Outbox } from './outbox.ts';
 import { InFlight, originFormHead, requestUrl, type ExchangeContext } from './http1-exchange.ts';
 import type { CaptureMetrics } from './metrics.ts';
 import type { Recorder } from './recorder.ts';
@@ -47,7 +48,10 @@ export class Http1Session {
   private held: Buffer | undefined;
   /** A request waiting for the responses before it (forward mode, another host). */
   private waiting: { flight: InFlight; bytes: Buffer } | undefined;
-  private corked: net.Socket | undefined;
+  /** Bytes on their way to the upstream and to the client, written once per turn. */
+  private readonly upOut = new Outbox();
+  private readonly clientOut = new Outbox();
+  private flushScheduled = false;
   private clientEnded = false;
   private closing = false;
   private pendingError: Buffer | undefined;
@@ -113,7 +117,6 @@ export class Http1Session {
 
   private parseClient(chunk: Buffer): void {
     const used = this.reqParser.execute(chunk);
-    this.uncork();
     if (this.reqParser.error) {
       this.onClientParseError();
       return;
@@ -260,6 +263,7 @@ export class Http1Session {
    * client's own FIN arrives; a client that never closes is cut off after a few seconds.
    */
   private endClient(last?: Buffer): void {
+    this.flush(); // what was already produced for the client goes before the end
     this.closing = true;
     if (last) this.client.end(last);
     else this.client.end();
@@ -323,10 +327,7 @@ export class Http1Session {
     socket.on('data', (chunk: Buffer) => {
       if (socket !== this.up) return;
       this.bytesS2c.inc(chunk.length);
-      // Corked: a response head and its body leave in one writev, not one write each.
-      this.client.cork();
       const used = parser.execute(chunk);
-      this.client.uncork();
       if (parser.error) {
         this.upstreamFailed(
           Object.assign(new Error(`invalid response from upstream: ${parser.error.message}`), { code: 'EPROTO' }),
@@ -412,7 +413,6 @@ export class Http1Session {
       const { flight: next, bytes } = this.waiting;
       this.waiting = undefined;
       this.dispatch(next, bytes);
-      this.uncork();
       this.resumeClient();
     } else if (flight.head.upgrade) {
       this.resumeClient(); // the server declined the upgrade: back to HTTP
@@ -457,6 +457,7 @@ export class Http1Session {
     if (!up || !flight) return;
     flight.finish();
     this.deps.recorder.record(flight);
+    this.flush(); // the 101 head is still in the outbox: it must precede the tunnel bytes
     if (upRest.length > 0) this.client.write(upRest);
     this.reqParser.becomeTunnel();
     this.client.removeListener('data', this.onClientData);
@@ -497,31 +498,33 @@ export class Http1Session {
   // ---- writing ------------------------------------------------------------------------------
 
   private writeUp(bytes: Buffer): void {
-    const up = this.up;
-    if (!up) return;
-    if (this.corked !== up) {
-      this.uncork();
-      up.cork();
-      this.corked = up;
-    }
-    if (!up.write(bytes)) this.client.pause();
-  }
-
-  private uncork(): void {
-    if (this.corked) {
-      this.corked.uncork();
-      this.corked = undefined;
-    }
+    if (!this.up) return;
+    this.upOut.add(bytes);
+    this.scheduleFlush();
   }
 
   private writeClient(bytes: Buffer): void {
     if (this.closing) return;
-    if (!this.client.write(bytes)) {
-      const up = this.up;
+    this.clientOut.add(bytes);
+    this.scheduleFlush();
+  }
+
+  /** After the current event's parsing: everything it produced leaves in one write per side. */
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(this.flush);
+  }
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    const up = this.up;
+    if (up && !this.upOut.isEmpty && !this.upOut.flushTo(up)) this.client.pause();
+    if (!this.clientOut.isEmpty && !this.clientOut.flushTo(this.client)) {
       up?.pause();
       this.client.once('drain', () => up?.resume());
     }
-  }
+  };
 
   private resumeClient(): void {
     this.reqParser.resume();
@@ -536,10 +539,8 @@ export class Http1Session {
     this.up = undefined;
     this.upKey = '';
     this.upParser = undefined;
-    if (up) {
-      if (this.corked === up) this.corked = undefined;
-      up.destroy();
-    }
+    this.upOut.discard(); // bytes for a connection being closed have nowhere to go
+    if (up) up.destroy();
   }
 
   private closeAll(): void {
