@@ -36,15 +36,7 @@ export interface Http1Callbacks {
 }
 
 type State =
-  | 'head'
-  | 'length'
-  | 'chunk-size'
-  | 'chunk-data'
-  | 'chunk-data-end'
-  | 'trailers'
-  | 'until-close'
-  | 'tunnel'
-  | 'error';
+  'head' | 'length' | 'chunk-size' | 'chunk-data' | 'chunk-data-end' | 'trailers' | 'until-close' | 'tunnel' | 'error';
 
 const CRLF_CRLF = Buffer.from('\r\n\r\n');
 const CR = 0x0d;
@@ -56,9 +48,7 @@ const KEEP_SCRATCH = 16 * 1024;
 // chunk = chunk-size [ chunk-ext ] CRLF (RFC 9112 §7.1.1); BWS only before ";" and "=".
 const TCHAR = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]+";
 const QUOTED = '"(?:[\\t \\x21\\x23-\\x5b\\x5d-\\x7e\\x80-\\xff]|\\\\[\\t \\x21-\\x7e\\x80-\\xff])*"';
-const CHUNK_LINE = new RegExp(
-  `^([0-9A-Fa-f]+)(?:[ \\t]*;[ \\t]*${TCHAR}(?:[ \\t]*=[ \\t]*(?:${TCHAR}|${QUOTED}))?)*$`,
-);
+const CHUNK_LINE = new RegExp(`^([0-9A-Fa-f]+)(?:[ \\t]*;[ \\t]*${TCHAR}(?:[ \\t]*=[ \\t]*(?:${TCHAR}|${QUOTED}))?)*$`);
 
 export interface Http1ParserOptions {
   kind: 'request' | 'response';
@@ -281,7 +271,8 @@ export class Http1Parser {
       const inStartLine = startLineCode !== undefined && buf.indexOf(LF, skip) === i;
       throw new Http1ParseError(inStartLine ? startLineCode : 'bad-header', 'line ended by a bare LF (CRLF required)');
     }
-    if (buf.length >= this.maxHeadBytes) throw new Http1ParseError('head-too-large', `message head larger than ${this.maxHeadBytes} bytes`);
+    if (buf.length >= this.maxHeadBytes)
+      throw new Http1ParseError('head-too-large', `message head larger than ${this.maxHeadBytes} bytes`);
     return -1;
   }
 
@@ -369,16 +360,22 @@ export class Http1Parser {
     const window = chunk.subarray(pos, pos + Math.max(0, MAX_CHUNK_LINE - have));
     const nl = window.indexOf(LF);
     if (nl < 0) {
-      if (have + chunk.length - pos >= MAX_CHUNK_LINE) throw new Http1ParseError('bad-chunk', 'chunk-size line too long');
+      if (have + chunk.length - pos >= MAX_CHUNK_LINE)
+        throw new Http1ParseError('bad-chunk', 'chunk-size line too long');
       this.stash(window);
       return -1;
     }
     const line = this.withScratch(window.subarray(0, nl + 1));
-    if (line.length < 2 || line[line.length - 2] !== CR) throw new Http1ParseError('bad-chunk', 'chunk-size line not ended by CRLF');
+    if (line.length < 2 || line[line.length - 2] !== CR)
+      throw new Http1ParseError('bad-chunk', 'chunk-size line not ended by CRLF');
     const text = line.toString('latin1', 0, line.length - 2);
     this.clearScratch();
     const m = CHUNK_LINE.exec(text);
-    if (!m) throw new Http1ParseError('bad-chunk', `invalid chunk-size line "${text.slice(0, 20).replace(/[^\x20-\x7e]/g, '?')}"`);
+    if (!m)
+      throw new Http1ParseError(
+        'bad-chunk',
+        `invalid chunk-size line "${text.slice(0, 20).replace(/[^\x20-\x7e]/g, '?')}"`,
+      );
     let digits = m[1] as string;
     if (digits.length > 13) digits = digits.replace(/^0+(?=.)/, ''); // leading zeros are allowed
     if (digits.length > 13) throw new Http1ParseError('bad-chunk', 'chunk size too large');
@@ -400,7 +397,8 @@ export class Http1Parser {
     let end: number;
     if (buf[0] === CR || buf[0] === LF) {
       // No trailers: just the CRLF ending the chunked body.
-      if (buf[0] === LF || (buf.length >= 2 && buf[1] !== LF)) throw new Http1ParseError('bad-chunk', 'last chunk not followed by CRLF');
+      if (buf[0] === LF || (buf.length >= 2 && buf[1] !== LF))
+        throw new Http1ParseError('bad-chunk', 'last chunk not followed by CRLF');
       end = buf.length >= 2 ? 2 : -1;
     } else {
       end = this.findEnd(buf, have, 0, undefined);
