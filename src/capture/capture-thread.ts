@@ -3,8 +3,6 @@
  * NDJSON and gzip, off the proxy's thread. Messages in: batch, flush, close. Every message
  * is answered with the same `seq`.
  */
-import { readlinkSync } from 'node:fs';
-import os from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { openStore } from '../store/fs/index.ts';
 import type { CreateSnapshotOptions } from '../store/types.ts';
@@ -16,15 +14,6 @@ if (!port) throw new Error('capture-thread runs only as a worker');
 const { storeDir, options } = workerData as { storeDir: string; options: CreateSnapshotOptions };
 
 const reply = (message: WorkerReply) => port.postMessage(message);
-
-// Forwarding comes first: on a busy machine this thread yields the CPU to the proxy thread,
-// and the recorder's bounded queue absorbs the difference (Linux: a thread id is a pid here).
-try {
-  const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-  if (Number.isInteger(tid)) os.setPriority(tid, 10);
-} catch {
-  /* not Linux, or not allowed: same priority as the proxy */
-}
 
 try {
   const writer = await openStore(storeDir).create(options);
