@@ -27,6 +27,7 @@ LAT_RATE=${LAT_RATE:-1000}          # total req/s for the latency test
 LAT_WORKERS=${LAT_WORKERS:-10}      # hey workers (-c); hey's -q is per worker
 READY_TIMEOUT=${READY_TIMEOUT:-15}  # seconds to wait for tapwire's /readyz
 WAIT_TOOLS=${WAIT_TOOLS:-120}       # seconds to wait for nginx/wrk/hey to appear
+TAPWIRE_CMD_SET=${TAPWIRE_CMD:+1}
 TAPWIRE_CMD=${TAPWIRE_CMD:-node $REPO/bin/tapwire.js}
 TAPWIRE_EXTRA_ARGS=${TAPWIRE_EXTRA_ARGS:-}
 OUT_DIR=${OUT_DIR:-$SCRIPT_DIR/out}
@@ -349,6 +350,12 @@ TW_NOTE=
 TW_RECORD_CMD="$TAPWIRE_CMD record --proxy-type reverse --app 127.0.0.1:$BACKEND_PORT --in-port $TW_PORT --out-port 0 --admin-port $TW_ADMIN --store $T/store --log-level warn${TAPWIRE_EXTRA_ARGS:+ $TAPWIRE_EXTRA_ARGS}"
 TW_LOG=$T/tapwire.log
 : >"$TW_LOG"
+# Measure what users run: the compiled dist/ (bin/tapwire.js falls back to the TypeScript
+# sources through tsx when dist/ is older than src/, which costs memory and start-up time).
+if [ -z "${TAPWIRE_CMD_SET:-}" ] && [ -f "$REPO/scripts/build.mjs" ]; then
+  log "building dist/ (npm run build)"
+  (cd "$REPO" && timeout -k 5 180 node scripts/build.mjs >/dev/null) || log "build failed: tapwire runs from sources"
+fi
 
 tapwire_log_tail() { tail -n "${1:-20}" "$TW_LOG" 2>/dev/null | sed 's/^/    /'; }
 
