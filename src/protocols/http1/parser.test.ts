@@ -16,22 +16,12 @@ import type { AddressInfo } from 'node:net';
 import type { HeaderList } from '../../model/exchange.ts';
 import { Http1ParseError, type Http1ErrorCode, type Http1Head } from './head.ts';
 import { Http1Parser, type HeadDecision } from './parser.ts';
+import { mulberry32 as prng } from '../../../test/helpers/prng.ts';
 
 const BASE_SEED = Number(process.env.HTTP1_TEST_SEED ?? 0x5eed1);
 const FUZZ_SCALE = Number(process.env.HTTP1_FUZZ_SCALE ?? 1);
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 
-/** mulberry32: small, fast, good enough to pick split points. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const int = (rand: () => number, n: number): number => Math.floor(rand() * n);
 
 // ---------------------------------------------------------------------------------------------

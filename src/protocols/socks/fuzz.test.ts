@@ -8,17 +8,7 @@ import assert from 'node:assert/strict';
 import { SocksServerHandshake } from './handshake.ts';
 import { isAcceptableDomain } from './address.ts';
 import type { SocksServerOptions, SocksStep } from './types.ts';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../../../test/helpers/prng.ts';
 
 const SEED = process.env.TAPWIRE_FUZZ_SEED ? Number(process.env.TAPWIRE_FUZZ_SEED) : Date.now() >>> 0;
 const ROUNDS = 3000;

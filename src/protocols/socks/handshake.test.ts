@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SocksServerHandshake } from './handshake.ts';
 import type { SocksServerOptions, SocksStep } from './types.ts';
+import { mulberry32 } from '../../../test/helpers/prng.ts';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const ascii = (s: string): string => Buffer.from(s, 'latin1').toString('hex');
@@ -55,17 +56,6 @@ function randomSplits(buf: Buffer, rng: () => number): Buffer[] {
     at += size;
   }
   return out;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 interface Case {

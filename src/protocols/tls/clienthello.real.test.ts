@@ -11,6 +11,7 @@ import { existsSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { parseClientHello, type ClientHelloResult } from './clienthello.ts';
+import { mulberry32 } from '../../../test/helpers/prng.ts';
 
 /** Listens on a free port, runs `startClient`, and returns the client's first TLS record. */
 async function capture(startClient: (port: number) => () => void): Promise<Buffer> {
@@ -163,17 +164,6 @@ void test('real hellos rewritten into two records at every split point parse the
     assertAllPrefixesNeedMore(fragmented, `${name} in two records`);
   }
 });
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SEED = process.env.TAPWIRE_FUZZ_SEED ? Number(process.env.TAPWIRE_FUZZ_SEED) : Date.now() >>> 0;
 const STATUSES = ['need-more', 'not-tls', 'invalid', 'ok'];
