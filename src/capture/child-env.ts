@@ -5,7 +5,7 @@
  * preload that routes fetch through the proxy.
  */
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const NODE_PRELOAD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'preload', 'node-proxy.mjs');
 
@@ -25,12 +25,8 @@ export function childProxyEnv(base: NodeJS.ProcessEnv, outHost: string, outPort:
     env[name.toLowerCase()] = value;
   }
   env['NODE_USE_ENV_PROXY'] = '1';
-  const preload = `--import=${pathToImportSpecifier(NODE_PRELOAD)}`;
+  // --import takes a specifier: a file URL survives spaces, '#' and '%' in the install path.
+  const preload = `--import=${pathToFileURL(NODE_PRELOAD).href}`;
   env['NODE_OPTIONS'] = base['NODE_OPTIONS'] ? `${base['NODE_OPTIONS']} ${preload}` : preload;
   return env;
-}
-
-function pathToImportSpecifier(file: string): string {
-  // --import takes a specifier; a file URL survives spaces in the path.
-  return new URL(`file://${file}`).href;
 }

@@ -53,6 +53,12 @@ export class InFlight implements Recordable {
     if (error) this.error = error;
   }
 
+  get heldBytes(): number {
+    return (
+      this.head.raw.length + (this.resHead?.raw.length ?? 0) + this.reqBody.keptBytes + (this.resBody?.keptBytes ?? 0)
+    );
+  }
+
   /** The bytes and numbers of this exchange, for the capture worker to build the record from. */
   pack(packer: Packer): RawHttp {
     const raw: RawHttp = {
@@ -144,7 +150,9 @@ const PROXY_ONLY = new Set(['proxy-connection', 'proxy-authorization']);
  * and the headers meant for the proxy removed (RFC 9112 §3.2.2); the rest byte for byte.
  */
 export function originFormHead(head: Http1Head, pathAndQuery: string): Buffer {
-  const text = head.raw.toString('latin1');
+  // Stray CRLFs a client sent before the request line (RFC 9112 §2.2) are dropped here: the
+  // request line is rewritten anyway.
+  const text = head.raw.toString('latin1').replace(/^[\r\n]+/, '');
   const lines = text.split('\r\n');
   const out = [`${head.method} ${pathAndQuery} HTTP/${head.version}`];
   for (let i = 1; i < lines.length; i++) {

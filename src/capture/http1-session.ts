@@ -220,6 +220,8 @@ export class Http1Session {
     const code = parseErrorCode(err.code);
     const broken = this.current;
     if (broken && this.inflight.includes(broken)) {
+      // An earlier response may be on its way to the client: a 400 now would land inside it.
+      const midResponse = this.inflight.some((f) => f.responseStarted);
       // The body went bad after its head was forwarded: the upstream can never see a whole
       // request, so that exchange ends here, with the error, and so does the connection.
       this.inflight.splice(this.inflight.indexOf(broken), 1);
@@ -234,7 +236,7 @@ export class Http1Session {
         });
         this.deps.recorder.record(rest);
       }
-      if (broken.responseStarted) {
+      if (midResponse) {
         this.client.destroy();
         return;
       }
@@ -280,6 +282,7 @@ export class Http1Session {
     if (this.inflight.length === 0) {
       this.closeAll();
     } else {
+      this.flush(); // bytes of this same turn still in the outbox go before the FIN
       this.up?.end(); // half-close upstream too; the responses still come back
     }
   };
@@ -288,7 +291,17 @@ export class Http1Session {
     this.deps.logger.debug({ src: this.src, err: err.message }, 'client connection error');
   };
 
+  /** A request held back for another host (forward mode) that will now never be sent. */
+  private abandonWaiting(message: string): void {
+    const waiting = this.waiting;
+    if (!waiting) return;
+    this.waiting = undefined;
+    waiting.flight.finish({ kind: 'aborted', message, phase: 'request' });
+    this.deps.recorder.record(waiting.flight);
+  }
+
   private readonly onClientClose = (): void => {
+    this.abandonWaiting('the client closed the connection before this request was sent');
     for (const flight of this.inflight.splice(0)) {
       flight.finish({
         kind: 'aborted',
@@ -438,6 +451,7 @@ export class Http1Session {
       rest.finish({ kind: 'aborted', message: 'an earlier request on this connection failed', phase: 'request' });
       this.deps.recorder.record(rest);
     }
+    this.abandonWaiting('an earlier request on this connection failed');
     this.dropUpstream();
     if (!flight.responseStarted) {
       const status = statusForError(error);
@@ -461,6 +475,9 @@ export class Http1Session {
     if (upRest.length > 0) this.client.write(upRest);
     this.reqParser.becomeTunnel();
     this.client.removeListener('data', this.onClientData);
+    // The pipes carry FINs both ways from now on; the session's half-close handling would end
+    // the client while the server still has things to say.
+    this.client.removeListener('end', this.onClientEnd);
     up.removeAllListeners('data');
     up.removeAllListeners('end');
     up.removeAllListeners('drain');
@@ -479,6 +496,7 @@ export class Http1Session {
 
   private startConnect(head: Http1Head, target: Target): void {
     const handOver = () => {
+      if (this.closing || this.client.destroyed) return; // the client left before the tunnel opened
       this.client.removeListener('data', this.onClientData);
       this.client.removeListener('end', this.onClientEnd);
       this.client.removeListener('error', this.onClientError);

@@ -42,6 +42,8 @@ export type RawRecord = RawHttp | RawBuilt;
 /** Something the recorder can pack: an in-flight HTTP exchange or a ready Exchange. */
 export interface Recordable {
   pack(packer: Packer): RawRecord;
+  /** Bytes this record holds while it waits in the recorder's queue. */
+  readonly heldBytes: number;
 }
 
 /** Lays byte slices end to end in one buffer that can be transferred to the worker. */

@@ -23,6 +23,8 @@ export interface RecorderOptions {
   logger?: Logger;
   /** Exchanges waiting to be written; beyond it new ones are dropped and counted. */
   queueSize?: number;
+  /** Bytes (heads and kept bodies) those exchanges may hold; beyond it they are dropped too. */
+  queueBytes?: number;
   batchSize?: number;
   /** How often written data is made durable (gzip sync flush). */
   flushIntervalMs?: number;
@@ -33,6 +35,8 @@ export class Recorder {
   private draining = false;
   private closed = false;
   private readonly queueSize: number;
+  private readonly queueBytes: number;
+  private queuedBytes = 0;
   private readonly batchSize: number;
   private readonly flushTimer: NodeJS.Timeout;
   private idle: Promise<void> = Promise.resolve();
@@ -44,6 +48,7 @@ export class Recorder {
 
   constructor(private readonly options: RecorderOptions) {
     this.queueSize = options.queueSize ?? 10_000;
+    this.queueBytes = options.queueBytes ?? 64 * 1024 * 1024;
     this.batchSize = options.batchSize ?? 1000;
     this.flushTimer = setInterval(() => void this.flushNow(), options.flushIntervalMs ?? 1000);
     this.flushTimer.unref();
@@ -51,11 +56,13 @@ export class Recorder {
 
   /** Never blocks, never throws: false when the exchange had to be dropped. */
   record(item: RecordItem): boolean {
-    if (this.closed || this.queue.length >= this.queueSize) {
+    const bytes = typeof item === 'function' ? 0 : item.heldBytes;
+    if (this.closed || this.queue.length >= this.queueSize || this.queuedBytes + bytes > this.queueBytes) {
       this.drop(this.closed ? 'closed' : 'queue_full', 1);
       return false;
     }
     this.queue.push(item);
+    this.queuedBytes += bytes;
     if (!this.draining) this.startDrain();
     return true;
   }
@@ -82,6 +89,7 @@ export class Recorder {
     const { metrics, feed, sink } = this.options;
     while (this.queue.length > 0) {
       const items = this.queue.splice(0, this.batchSize);
+      for (const item of items) if (typeof item !== 'function') this.queuedBytes -= item.heldBytes;
       metrics.queueDepth.set(this.queue.length);
       const packer = new Packer();
       const records: RawRecord[] = [];

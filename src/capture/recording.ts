@@ -77,7 +77,14 @@ export async function startRecording(options: RecordingOptions): Promise<Recordi
     const writer = await options.store.create(createOptions);
     sink = Object.assign(new InThreadSink(writer), { id: writer.id, dir: writer.dir });
   }
-  const recorder = new Recorder({ sink, metrics, feed, logger, queueSize: config.queueSize });
+  const recorder = new Recorder({
+    sink,
+    metrics,
+    feed,
+    logger,
+    queueSize: config.queueSize,
+    queueBytes: config.queueBytes,
+  });
   const deps: SessionDeps = {
     recorder,
     metrics,
@@ -132,7 +139,16 @@ export async function startRecording(options: RecordingOptions): Promise<Recordi
       stopping ??= (async () => {
         ready = false;
         await Promise.all([inbound?.close(graceMs), outbound?.close(graceMs)]);
-        const meta = await recorder.close();
+        let meta: SnapshotMeta;
+        try {
+          meta = await recorder.close();
+        } catch (err) {
+          // The snapshot could not be finished (disk full, worker gone): still release the
+          // admin endpoint so that the process can exit, and report the failure.
+          feed.close();
+          await adminServer.close();
+          throw err;
+        }
         feed.publish({
           type: 'notice',
           level: 'info',

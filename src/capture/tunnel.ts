@@ -40,6 +40,7 @@ export function startTunnel(
     client.removeListener('close', onEarlyClose);
     upstream.removeListener('close', onEarlyClose);
     client.removeListener('end', onEarlyClose);
+    upstream.removeListener('error', onUpstreamError);
   };
 
   const raw = (serverFirst?: Buffer) => {
@@ -105,6 +106,13 @@ export function startTunnel(
   const onUpstream = (chunk: Buffer) => {
     if (!decided) raw(chunk); // the server spoke first: not HTTP, not TLS from this client
   };
+  // Until a handler owns the sockets, an upstream error must not go unhandled (it would crash
+  // the process): end the client and record what there was.
+  const onUpstreamError = () => {
+    if (decided) return;
+    client.destroy();
+    raw();
+  };
   const onEarlyClose = () => {
     if (decided) return;
     // One side left before anything could be told apart: still a (short) TCP conversation.
@@ -113,6 +121,7 @@ export function startTunnel(
 
   client.on('data', onClient);
   upstream.on('data', onUpstream);
+  upstream.on('error', onUpstreamError);
   client.once('close', onEarlyClose);
   upstream.once('close', onEarlyClose);
   // The client half-closed without a byte: nothing will ever come to sniff (the listener allows

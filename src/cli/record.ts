@@ -122,8 +122,9 @@ async function runRecord(command: string[], flags: RecordFlags, cmd: Command, ct
     }
   }
 
+  let off: () => void = () => undefined;
   const stopSignal = new Promise<string>((resolve) => {
-    const off = ctx.onStop((signal) => {
+    off = ctx.onStop((signal) => {
       off();
       resolve(signal);
     });
@@ -145,6 +146,7 @@ async function runRecord(command: string[], flags: RecordFlags, cmd: Command, ct
     const signal = await stopSignal;
     ctx.stderr.write(`\ntapwire: ${signal}: stopping…\n`);
   }
+  off(); // the signal handlers go once stopping starts (a second Ctrl-C then ends the process)
   const meta = await recording.stop();
   ctx.stderr.write(
     `tapwire: recorded ${meta.counts.exchanges} exchanges (${meta.counts.inbound} in, ${meta.counts.outbound} out` +

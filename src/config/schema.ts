@@ -34,6 +34,12 @@ export const recordConfigSchema = z
       .default(1024 * 1024),
     /** Exchanges waiting for the sink; past this they are dropped and counted. */
     queueSize: z.number().int().positive().default(10_000),
+    /** Bytes (heads and kept bodies) the waiting exchanges may hold; past this they are dropped. */
+    queueBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(64 * 1024 * 1024),
     /** Largest request or response head accepted (431 past it). */
     maxHeaderBytes: z
       .number()

@@ -29,6 +29,11 @@ export class BodyCollector {
     return this.size > this.kept;
   }
 
+  /** Bytes held in memory (at most the cap). */
+  get keptBytes(): number {
+    return this.kept;
+  }
+
   bytes(): Buffer {
     return this.parts.length === 1 ? (this.parts[0] as Buffer) : Buffer.concat(this.parts, this.kept);
   }
