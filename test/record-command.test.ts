@@ -9,6 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { freePort } from '../src/demo/free-port.ts';
 import { openStore } from '../src/store/fs/index.ts';
 import type { Exchange, HttpExchange } from '../src/model/exchange.ts';
 import { run, startOrigin, type Origin } from './helpers/peers.ts';
@@ -16,14 +17,6 @@ import { run, startOrigin, type Origin } from './helpers/peers.ts';
 const ROOT = path.resolve(import.meta.dirname, '..');
 const BIN = path.join(ROOT, 'bin', 'tapwire.js');
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 interface Started {
   child: ChildProcess;

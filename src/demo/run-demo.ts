@@ -5,7 +5,6 @@
  * recorder saw, inbound and outbound, to a snapshot in the store.
  */
 import { spawn } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
@@ -15,6 +14,7 @@ import { recordConfigSchema } from '../config/schema.ts';
 import type { Exchange } from '../model/exchange.ts';
 import type { SnapshotMeta } from '../model/snapshot.ts';
 import type { Store } from '../store/types.ts';
+import { freePort } from './free-port.ts';
 import { startInventory } from './inventory.ts';
 
 const SAMPLE_APP = path.join(path.dirname(fileURLToPath(import.meta.url)), 'sample-app.mjs');
@@ -92,12 +92,4 @@ export async function runDemo({ store, logger, say }: DemoOptions): Promise<Demo
   const exchanges: Exchange[] = [];
   for await (const x of (await store.open(meta.id)).exchanges()) exchanges.push(x);
   return { meta, exchanges };
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((r) => server.close(r));
-  return port;
 }
