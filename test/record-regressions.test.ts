@@ -82,4 +82,20 @@ describe('record: review regressions', () => {
       await b.close();
     }
   });
+
+  it('an upstream silent past the idle timeout: 504 to the client, recorded as a timeout', async () => {
+    const silent = await startOrigin(() => undefined); // never answers
+    const rec = await startTestRecording({ app: `127.0.0.1:${silent.port}`, proxyType: 'reverse', idleTimeoutMs: 300 });
+    try {
+      const res = await run('curl', ['-sS', '--max-time', '10', '-D', '-', `${rec.inUrl}/slow`]);
+      assert.match(res.stdout, /^HTTP\/1\.1 504 /);
+      assert.match(res.stdout, /X-Tapwire-Error: TW_UPSTREAM_TIMEOUT/);
+      const [x] = (await rec.stopAndRead()) as HttpExchange[];
+      assert.equal(x?.error?.kind, 'timeout');
+      assert.equal(x?.response, undefined);
+    } finally {
+      await rec.cleanup();
+      await silent.close();
+    }
+  });
 });

@@ -50,7 +50,10 @@ export function handleForwardConnection(client: net.Socket, opts: ForwardOptions
     }
   });
   // A tunnel is never idle: it gets the shutdown grace period to finish.
-  return { isIdle: () => !started || (session?.isIdle() ?? false) };
+  return {
+    isIdle: () => !started || (session?.isIdle() ?? false),
+    onIdleTimeout: () => (session ? session.onIdleTimeout() : client.destroy()),
+  };
 }
 
 /** CONNECT: dial, answer 200, then look at what the tunnel carries. */

@@ -206,9 +206,24 @@ export class Http1Session {
   private onRequestComplete(): 'pause' | void {
     const flight = this.current;
     this.current = undefined;
-    // After an Upgrade request, what the client sends next is not HTTP if the server agrees:
-    // hold it until the response says which.
-    if (flight?.head.upgrade) return 'pause';
+    // After an Upgrade (or a CONNECT to the app), what the client sends next is not HTTP if
+    // the server agrees: hold it until the response says which.
+    if (flight && opensTunnel(flight.head)) return 'pause';
+  }
+
+  /**
+   * The connection sat idle past the idle timeout. With a request waiting for its response
+   * that is the upstream's silence: answer 504 and record a timeout, not a client abort.
+   */
+  onIdleTimeout(): void {
+    const flight = this.inflight[0];
+    if (!flight) {
+      this.client.destroy();
+      return;
+    }
+    this.upstreamFailed(
+      Object.assign(new Error('the upstream did not respond within the idle timeout'), { code: 'ETIMEDOUT' }),
+    );
   }
 
   private onClientParseError(): void {
@@ -427,8 +442,8 @@ export class Http1Session {
       this.waiting = undefined;
       this.dispatch(next, bytes);
       this.resumeClient();
-    } else if (flight.head.upgrade) {
-      this.resumeClient(); // the server declined the upgrade: back to HTTP
+    } else if (opensTunnel(flight.head)) {
+      this.resumeClient(); // the server declined the upgrade (or the CONNECT): back to HTTP
     } else if (this.clientEnded) {
       this.closeAll();
     }
@@ -565,4 +580,9 @@ export class Http1Session {
     this.endClient();
     this.dropUpstream();
   }
+}
+
+/** A request after which, if the server agrees, the connection stops being HTTP. */
+function opensTunnel(head: Http1Head): boolean {
+  return head.upgrade !== undefined || head.method === 'CONNECT';
 }

@@ -28,6 +28,8 @@ export interface ListenOptions {
 export interface ConnectionHandle {
   /** Nothing in flight: the connection can be closed without losing an exchange. */
   isIdle(): boolean;
+  /** The connection was idle past the idle timeout (default: it is closed). */
+  onIdleTimeout?(): void;
 }
 
 async function listen(
@@ -43,7 +45,6 @@ async function listen(
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
     open.inc();
     total.inc();
-    socket.setTimeout(opts.idleTimeoutMs, () => socket.destroy());
     socket.once('close', () => {
       sockets.delete(socket);
       open.dec();
@@ -51,7 +52,9 @@ async function listen(
     socket.on('error', () => {
       /* each session handles and logs its own errors; this keeps an unhandled one from crashing */
     });
-    sockets.set(socket, onSocket(socket));
+    const handle = onSocket(socket);
+    sockets.set(socket, handle);
+    socket.setTimeout(opts.idleTimeoutMs, () => (handle.onIdleTimeout ? handle.onIdleTimeout() : socket.destroy()));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) => reject(new ListenError(`${name} traffic`, opts.port, opts.host, err)));
