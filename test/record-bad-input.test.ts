@@ -24,25 +24,12 @@ import {
   startEchoOrigin,
   tcpExchanges,
   type Echo,
+  withRecording,
 } from './helpers/forward.ts';
 import { rawExchange, startTcpServer, type Origin } from './helpers/peers.ts';
-import { startTestRecording, type TestRecording } from './helpers/recording.ts';
-import type { RecordConfig } from '../src/config/schema.ts';
 
 const noCurl = needTool('curl');
 const noPython = needTool(python3(), ['-c', 'import socket']);
-
-async function withRecording(
-  fn: (rec: TestRecording) => Promise<void>,
-  overrides: Partial<RecordConfig> = {},
-): Promise<void> {
-  const rec = await startTestRecording({ proxyType: 'forward', ...overrides });
-  try {
-    await fn(rec);
-  } finally {
-    await rec.cleanup();
-  }
-}
 
 /** The header value of a raw HTTP response head. */
 function header(response: string, name: string): string | undefined {

@@ -26,22 +26,12 @@ import {
   startEchoOrigin,
   withoutProxyHeaders,
   type Echo,
+  withRecording,
 } from './helpers/forward.ts';
 import { run, type Origin } from './helpers/peers.ts';
-import { startTestRecording, type TestRecording } from './helpers/recording.ts';
 
 const noCurl = needTool('curl');
 const noPython = needTool(python3(), ['-c', 'import urllib.request']);
-
-/** Runs `fn` against a fresh recording and always cleans it up. */
-async function withRecording(fn: (rec: TestRecording) => Promise<void>): Promise<void> {
-  const rec = await startTestRecording({ proxyType: 'forward' });
-  try {
-    await fn(rec);
-  } finally {
-    await rec.cleanup();
-  }
-}
 
 /** Splits curl's `-D -` output into the last response head and the body. */
 function splitDump(stdout: string): { status: number; headers: [string, string][]; body: string } {

@@ -8,13 +8,11 @@ import { startTestRecording } from './helpers/recording.ts';
 
 describe('record: review regressions', () => {
   it('survives an upstream that resets a CONNECT tunnel before anyone speaks', async () => {
-    // Accept, then reset a moment later: the tunnel is open and still waiting for a first byte.
-    let accepted!: () => void;
-    const wasAccepted = new Promise<void>((resolve) => (accepted = resolve));
-    const resetter = await startTcpServer((s) => {
-      accepted();
-      setTimeout(() => s.resetAndDestroy(), 50);
-    });
+    // The server resets once the client has its 200: the tunnel is open and still waiting for
+    // a first byte, the moment when no handler owned the upstream's errors.
+    let upstream!: (s: net.Socket) => void;
+    const accepted = new Promise<net.Socket>((resolve) => (upstream = resolve));
+    const resetter = await startTcpServer((s) => upstream(s));
     const origin = await startOrigin((_req, res) => res.end('still here'));
     const rec = await startTestRecording({ proxyType: 'forward' });
     try {
@@ -22,11 +20,13 @@ describe('record: review regressions', () => {
         const c = net.connect(rec.outPort, '127.0.0.1', () =>
           c.write(`CONNECT 127.0.0.1:${resetter.port} HTTP/1.1\r\n\r\n`),
         );
-        c.on('data', () => undefined); // read, so that the proxy's FIN is seen
+        c.once('data', (head: Buffer) => {
+          assert.match(head.toString(), /^HTTP\/1\.1 200 /);
+          void accepted.then((s) => s.resetAndDestroy());
+        });
         c.on('close', () => resolve());
         c.on('error', () => undefined);
       });
-      await wasAccepted;
       await closed;
       const after = await run('curl', ['-sS', '--max-time', '10', '-x', rec.outProxy, origin.url]);
       assert.equal(after.stdout, 'still here', after.stderr);

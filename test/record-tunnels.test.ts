@@ -23,18 +23,11 @@ import {
   socks5Connect,
   tcpExchanges,
   type SocketReader,
+  startQuietServer,
+  withRecording,
 } from './helpers/forward.ts';
 import { startTcpServer, type Origin } from './helpers/peers.ts';
-import { startTestRecording, type TestRecording } from './helpers/recording.ts';
-
-async function withRecording(fn: (rec: TestRecording) => Promise<void>): Promise<void> {
-  const rec = await startTestRecording({ proxyType: 'forward' });
-  try {
-    await fn(rec);
-  } finally {
-    await rec.cleanup();
-  }
-}
+import type { TestRecording } from './helpers/recording.ts';
 
 /** The one `tcp` exchange of a recording, with the checks every tunnel record passes. */
 function onlyTcp(xs: Awaited<ReturnType<TestRecording['stopAndRead']>>, dst: string, tunnel: string): TcpExchange {
@@ -127,19 +120,14 @@ describe('record: raw TCP through the outbound port', () => {
   });
 
   it('SOCKS5: a client that leaves before anyone speaks; the short conversation is recorded', async () => {
-    let upstreamClosed!: () => void;
-    const upstreamGone = new Promise<void>((resolve) => (upstreamClosed = resolve));
-    const quiet = await startTcpServer((s) => {
-      s.on('error', () => undefined);
-      s.on('close', () => upstreamClosed());
-    });
+    const quiet = await startQuietServer();
     try {
       await withRecording(async (rec) => {
         const { socket, rep } = await socks5Connect(rec.outPort, '127.0.0.1', quiet.port);
         assert.equal(rep, 0);
         socket.end();
         await closed(socket);
-        await upstreamGone; // the proxy closed its side to the server too
+        await quiet.gone; // the proxy closed its side to the server too
         const x = onlyTcp(await rec.stopAndRead(), `127.0.0.1:${quiet.port}`, 'socks5');
         assert.deepEqual(x.stream, { chunks: [], bytesC2s: 0, bytesS2c: 0, truncated: false });
       });
@@ -149,18 +137,13 @@ describe('record: raw TCP through the outbound port', () => {
   });
 
   it('CONNECT: a client that resets before anyone speaks; the empty conversation is recorded', async () => {
-    let upstreamClosed!: () => void;
-    const upstreamGone = new Promise<void>((resolve) => (upstreamClosed = resolve));
-    const quiet = await startTcpServer((s) => {
-      s.on('error', () => undefined);
-      s.on('close', () => upstreamClosed());
-    });
+    const quiet = await startQuietServer();
     try {
       await withRecording(async (rec) => {
         const { socket, head } = await connectTunnel(rec.outPort, `127.0.0.1:${quiet.port}`);
         assert.match(head, /^HTTP\/1\.1 200 /);
         socket.resetAndDestroy();
-        await upstreamGone;
+        await quiet.gone;
         const xs = await rec.stopAndRead();
         assert.equal(xs.length, 1);
         const [x] = tcpExchanges(xs);

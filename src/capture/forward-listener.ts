@@ -8,11 +8,10 @@ import { SocksServerHandshake, detectProxyProtocol, type SocksFailure } from '..
 import { errorResponse, upstreamErrorCode } from './error-response.ts';
 import type { ExchangeContext } from './http1-exchange.ts';
 import { Http1Session, type SessionDeps } from './http1-session.ts';
+import { tcpExchange } from './tcp-tunnel.ts';
 import { startTunnel } from './tunnel.ts';
 import type { ConnectionHandle } from './listeners.ts';
 import { classifyError, connectUpstream, formatTarget, statusForError, type Target } from './upstream.ts';
-import type { TcpExchange } from '../model/exchange.ts';
-import { newId } from '../model/ids.ts';
 
 export interface ForwardOptions {
   exchange: ExchangeContext;
@@ -180,23 +179,11 @@ function dial(
     const error = classifyError(e, 'connect');
     deps.metrics.errors.labels({ kind: `upstream_${error.kind}` }).inc();
     deps.logger.info({ dst: formatTarget(target), kind: error.kind }, `tunnel upstream failed: ${error.message}`);
-    deps.recorder.record((): TcpExchange => {
-      const x: TcpExchange = {
-        v: 1,
-        id: newId(startWall),
-        ts: new Date(startWall).toISOString(),
-        durationMs: Math.round((performance.now() - startMono) * 1000) / 1000,
-        direction: opts.exchange.direction,
-        service: opts.exchange.service,
-        protocol: 'tcp',
-        src,
-        dst: formatTarget(target),
-        stream: { chunks: [], bytesC2s: 0, bytesS2c: 0, truncated: false },
-        error,
-      };
-      if (opts.exchange.tags) x.tags = opts.exchange.tags;
-      return x;
-    });
+    const durationMs = performance.now() - startMono;
+    const stream = { chunks: [], bytesC2s: 0, bytesS2c: 0, truncated: false };
+    deps.recorder.record(() =>
+      tcpExchange({ startWall, durationMs, exchange: opts.exchange, src, dst: formatTarget(target), stream, error }),
+    );
     reply(error);
   };
   upstream.once('error', onError);

@@ -6,7 +6,7 @@
 import { BodyCollector, encodeBody, headerValue } from '../model/body.ts';
 import type { Direction, Exchange, ExchangeError, HeaderList, HttpExchange } from '../model/exchange.ts';
 import { newId } from '../model/ids.ts';
-import { parseHead, type Http1Head } from '../protocols/http1/head.ts';
+import { parseRawHead, strayLeadLength, type Http1Head } from '../protocols/http1/head.ts';
 import { sliceOf, type Packer, type RawHttp, type Recordable } from './raw-record.ts';
 import { formatTarget, type Target } from './upstream.ts';
 
@@ -91,15 +91,15 @@ export class InFlight implements Recordable {
  * again from their bytes, the bodies encoded. The proxy already accepted both heads, so they parse.
  */
 export function buildHttpExchange(raw: RawHttp, bytes: Buffer): Exchange {
-  const req = reparse('request', sliceOf(bytes, raw.reqHead) as Buffer);
+  const req = parseRawHead('request', sliceOf(bytes, raw.reqHead) as Buffer);
   const resBytes = sliceOf(bytes, raw.resHead);
-  const res = resBytes ? reparse('response', resBytes) : undefined;
+  const res = resBytes ? parseRawHead('response', resBytes) : undefined;
   const isUpgrade = res?.status === 101 && req.upgrade?.toLowerCase() === 'websocket';
   const x: HttpExchange = {
     v: 1,
     id: newId(raw.startWall),
     ts: new Date(raw.startWall).toISOString(),
-    durationMs: round(raw.durationMs),
+    durationMs: roundMs(raw.durationMs),
     direction: raw.ctx.direction,
     service: raw.ctx.service,
     protocol: 'http',
@@ -118,20 +118,15 @@ export function buildHttpExchange(raw: RawHttp, bytes: Buffer): Exchange {
   }
   if (raw.error) x.error = raw.error;
   const timings: NonNullable<Exchange['timings']> = {};
-  if (raw.connectMs !== undefined) timings.connectMs = round(raw.connectMs);
-  if (raw.ttfbMs !== undefined) timings.ttfbMs = round(raw.ttfbMs);
+  if (raw.connectMs !== undefined) timings.connectMs = roundMs(raw.connectMs);
+  if (raw.ttfbMs !== undefined) timings.ttfbMs = roundMs(raw.ttfbMs);
   if (timings.connectMs !== undefined || timings.ttfbMs !== undefined) x.timings = timings;
   if (raw.ctx.tags) x.tags = raw.ctx.tags;
   return isUpgrade ? { ...x, protocol: 'websocket' } : x;
 }
 
-function reparse(kind: 'request' | 'response', raw: Buffer): Http1Head {
-  let lead = 0; // stray CRLFs the client sent before a request line travel with its head
-  while (lead < raw.length && (raw[lead] === 0x0d || raw[lead] === 0x0a)) lead++;
-  return parseHead(kind, raw.toString('latin1', lead, raw.length - 4), raw);
-}
-
-function round(ms: number): number {
+/** Durations are kept to the microsecond. */
+export function roundMs(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }
 
@@ -150,9 +145,8 @@ const PROXY_ONLY = new Set(['proxy-connection', 'proxy-authorization']);
  * and the headers meant for the proxy removed (RFC 9112 §3.2.2); the rest byte for byte.
  */
 export function originFormHead(head: Http1Head, pathAndQuery: string): Buffer {
-  // Stray CRLFs a client sent before the request line (RFC 9112 §2.2) are dropped here: the
-  // request line is rewritten anyway.
-  const text = head.raw.toString('latin1').replace(/^[\r\n]+/, '');
+  // Stray CRLFs before the request line are dropped here: the request line is rewritten anyway.
+  const text = head.raw.toString('latin1', strayLeadLength(head.raw));
   const lines = text.split('\r\n');
   const out = [`${head.method} ${pathAndQuery} HTTP/${head.version}`];
   for (let i = 1; i < lines.length; i++) {

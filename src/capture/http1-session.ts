@@ -48,6 +48,8 @@ export class Http1Session {
   private held: Buffer | undefined;
   /** A request waiting for the responses before it (forward mode, another host). */
   private waiting: { flight: InFlight; bytes: Buffer } | undefined;
+  /** A CONNECT waiting for the responses before it; then the socket is handed over. */
+  private waitingConnect: (() => void) | undefined;
   /** Bytes on their way to the upstream and to the client, written once per turn. */
   private readonly upOut = new Outbox();
   private readonly clientOut = new Outbox();
@@ -525,8 +527,6 @@ export class Http1Session {
     if (this.inflight.length === 0) setImmediate(handOver);
     else this.waitingConnect = handOver;
   }
-
-  private waitingConnect: (() => void) | undefined;
 
   // ---- writing ------------------------------------------------------------------------------
 

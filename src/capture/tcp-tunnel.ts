@@ -6,9 +6,9 @@
  */
 import type net from 'node:net';
 import { encodeBody } from '../model/body.ts';
-import type { ExchangeError, TcpChunk, TcpExchange, TlsInfo } from '../model/exchange.ts';
+import type { ExchangeError, TcpChunk, TcpExchange, TcpStream, TlsInfo } from '../model/exchange.ts';
 import { newId } from '../model/ids.ts';
-import type { ExchangeContext } from './http1-exchange.ts';
+import { roundMs, type ExchangeContext } from './http1-exchange.ts';
 import type { SessionDeps } from './http1-session.ts';
 import { classifyError, formatTarget, type Target } from './upstream.ts';
 
@@ -67,29 +67,23 @@ export function runTcpTunnel(
     if (recorded) return;
     recorded = true;
     const durationMs = performance.now() - startMono;
-    deps.recorder.record((): TcpExchange => {
-      const x: TcpExchange = {
-        v: 1,
-        id: newId(startWall),
-        ts: new Date(startWall).toISOString(),
-        durationMs: Math.round(durationMs * 1000) / 1000,
-        direction,
-        service: opts.exchange.service,
-        protocol: 'tcp',
+    deps.recorder.record(() =>
+      tcpExchange({
+        startWall,
+        durationMs,
+        exchange: opts.exchange,
         src,
         dst: formatTarget(opts.target),
         stream: {
-          chunks: chunks.map((c) => ({ dir: c.dir, tMs: Math.round(c.tMs * 1000) / 1000, data: encodeBody(c.raw) })),
+          chunks: chunks.map((c) => ({ dir: c.dir, tMs: roundMs(c.tMs), data: encodeBody(c.raw) })),
           bytesC2s: total.c2s,
           bytesS2c: total.s2c,
           truncated,
         },
-      };
-      if (opts.tls) x.tls = opts.tls;
-      if (error) x.error = error;
-      if (opts.exchange.tags) x.tags = opts.exchange.tags;
-      return x;
-    });
+        tls: opts.tls,
+        error,
+      }),
+    );
   };
 
   let clientEnded = false;
@@ -130,4 +124,35 @@ export function runTcpTunnel(
   upstream.pipe(client);
   client.resume();
   upstream.resume();
+}
+
+export interface TcpRecordParts {
+  startWall: number;
+  durationMs: number;
+  exchange: ExchangeContext;
+  src: string;
+  dst: string;
+  stream: TcpStream;
+  tls?: TlsInfo | undefined;
+  error?: ExchangeError | undefined;
+}
+
+/** The `tcp` Exchange of a tunnel (also of one whose upstream never answered). */
+export function tcpExchange(p: TcpRecordParts): TcpExchange {
+  const x: TcpExchange = {
+    v: 1,
+    id: newId(p.startWall),
+    ts: new Date(p.startWall).toISOString(),
+    durationMs: roundMs(p.durationMs),
+    direction: p.exchange.direction,
+    service: p.exchange.service,
+    protocol: 'tcp',
+    src: p.src,
+    dst: p.dst,
+    stream: p.stream,
+  };
+  if (p.tls) x.tls = p.tls;
+  if (p.error) x.error = p.error;
+  if (p.exchange.tags) x.tags = p.exchange.tags;
+  return x;
 }

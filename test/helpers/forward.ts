@@ -8,7 +8,9 @@ import { existsSync } from 'node:fs';
 import type http from 'node:http';
 import net from 'node:net';
 import type { Exchange, HeaderList, HttpExchange, TcpExchange } from '../../src/model/exchange.ts';
-import { run, startOrigin, type Origin, type RunResult } from './peers.ts';
+import type { RecordConfig } from '../../src/config/schema.ts';
+import { run, startOrigin, startTcpServer, type Origin, type RunResult } from './peers.ts';
+import { startTestRecording, type TestRecording } from './recording.ts';
 
 /** What the echo origin answers: everything it saw of the request. */
 export interface Echo {
@@ -256,4 +258,28 @@ export function conversation(x: TcpExchange): Array<[string, string]> {
     else out.push([c.dir, data]);
   }
   return out;
+}
+
+/** Runs `fn` against a fresh forward-proxy recording and always cleans it up. */
+export async function withRecording(
+  fn: (rec: TestRecording) => Promise<void>,
+  overrides: Partial<RecordConfig> = {},
+): Promise<void> {
+  const rec = await startTestRecording({ proxyType: 'forward', ...overrides });
+  try {
+    await fn(rec);
+  } finally {
+    await rec.cleanup();
+  }
+}
+
+/** A TCP server that never speaks; `gone` resolves when its first connection closes. */
+export async function startQuietServer(): Promise<Origin & { gone: Promise<void> }> {
+  let closedOnce!: () => void;
+  const gone = new Promise<void>((resolve) => (closedOnce = resolve));
+  const server = await startTcpServer((s) => {
+    s.on('error', () => undefined);
+    s.on('close', () => closedOnce());
+  });
+  return { ...server, gone };
 }

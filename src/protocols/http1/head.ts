@@ -305,6 +305,21 @@ function rejectFieldLine(text: string, pos: number): never {
  * Parses one field line (`name: value`) of a head or a trailer section; the value loses its
  * surrounding spaces and tabs (and nothing else: JS trim() would also eat VT, FF and NBSP).
  */
+/**
+ * Bytes of stray CR/LF before a request line (RFC 9112 §2.2). The parser keeps them at the start
+ * of head.raw so that forwarding stays byte for byte; whoever reads head.raw again skips them.
+ */
+export function strayLeadLength(raw: Uint8Array): number {
+  let lead = 0;
+  while (lead < raw.length && (raw[lead] === 0x0d || raw[lead] === 0x0a)) lead++;
+  return lead;
+}
+
+/** Parses a head again from its bytes, as Http1Head.raw holds them (one the parser accepted). */
+export function parseRawHead(kind: 'request' | 'response', raw: Buffer): Http1Head {
+  return parseHead(kind, raw.toString('latin1', strayLeadLength(raw), raw.length - 4), raw);
+}
+
 export function parseFieldLine(line: string): [string, string] {
   if (line.includes('\n') || line.includes('\r')) {
     throw new Http1ParseError('bad-header', 'bare CR or LF in the head');
