@@ -84,3 +84,47 @@ describe('summarize', () => {
     );
   });
 });
+
+describe('grpc and websocket records', () => {
+  it('reads a gRPC call with nested schemaless fields and summarises it', () => {
+    const grpc = parseExchange({
+      ...sample,
+      protocol: 'grpc',
+      streamId: 1,
+      conn: '01M80A9C4H5J3SXJ20C2D15HQJ',
+      request: { method: 'POST', url: 'http://a.test/pkg.Svc/Get', httpVersion: '2', headers: [] },
+      response: { status: 200, statusText: '', httpVersion: '2', headers: [], trailers: [['grpc-status', '0']] },
+      grpc: {
+        service: 'pkg.Svc',
+        method: 'Get',
+        truncated: false,
+        status: 0,
+        messages: [
+          {
+            dir: 'c2s',
+            tMs: 0.5,
+            size: 7,
+            compressed: false,
+            data: encodeBody(Buffer.from([10, 5, 104, 101, 108, 108, 111])),
+            fields: [{ n: 1, wire: 'len', as: 'message', value: [{ n: 13, wire: 'varint', value: '108' }] }],
+          },
+        ],
+      },
+    });
+    assert.equal(grpc.protocol, 'grpc');
+    assert.match(summarize(grpc), /gRPC http:\/\/a\.test\/pkg\.Svc\/Get grpc-status 0 .* 1↑ 0↓ msgs/);
+    assert.throws(() => parseExchange({ ...grpc, grpc: { ...grpc.grpc, messages: [{ dir: 'up' }] } }), /grpc/);
+  });
+
+  it('reads WebSocket messages and counts them in the summary', () => {
+    const ws = parseExchange({
+      ...sample,
+      protocol: 'websocket',
+      messages: [
+        { dir: 'c2s', tMs: 1, type: 'text', data: encodeBody(Buffer.from('hi')) },
+        { dir: 's2c', tMs: 2, type: 'close', data: encodeBody(Buffer.alloc(0)), code: 1000, reason: '' },
+      ],
+    });
+    assert.match(summarize(ws), /\(websocket, 2 messages\)/);
+  });
+});

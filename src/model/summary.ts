@@ -24,8 +24,15 @@ export function summarize(x: Exchange): string {
     const s = x.stream;
     return `${dir} TCP ${x.dst ?? '?'} ↑${formatBytes(s.bytesC2s)} ↓${formatBytes(s.bytesS2c)} ${time}${tls}${err}`;
   }
+  if (x.protocol === 'grpc') {
+    const g = x.grpc;
+    const status = g.status === undefined ? '---' : `grpc-status ${g.status}`;
+    const sent = g.messages.filter((m) => m.dir === 'c2s').length;
+    return `${dir} gRPC ${x.request.url} ${status} ${time} ${sent}↑ ${g.messages.length - sent}↓ msgs${tls}${err}`;
+  }
   const status = x.response ? String(x.response.status) : '---';
   const size = x.response?.body ? ` ${formatBytes(x.response.body.size)}` : '';
-  const proto = x.protocol === 'websocket' ? ' (websocket)' : '';
-  return `${dir} ${x.request.method} ${x.request.url} ${status} ${time}${size}${proto}${tls}${err}`;
+  const proto = x.protocol === 'websocket' ? ` (websocket${x.messages ? `, ${x.messages.length} messages` : ''})` : '';
+  const h2 = x.request.httpVersion === '2' ? ' h2' : '';
+  return `${dir} ${x.request.method} ${x.request.url} ${status} ${time}${size}${h2}${proto}${tls}${err}`;
 }

@@ -5,7 +5,14 @@
  */
 import { isIP } from 'node:net';
 import { decodeBody, encodeBody, headerValue } from '../../model/body.ts';
-import type { Body, Exchange, HttpExchange, HttpResponse, WebsocketExchange } from '../../model/exchange.ts';
+import type {
+  Body,
+  Exchange,
+  HttpExchange,
+  HttpResponse,
+  WebsocketExchange,
+  GrpcExchange,
+} from '../../model/exchange.ts';
 import { decodeContent, harHttpVersion, headersToHar, queryString, requestCookies, responseCookies } from './fields.ts';
 import type {
   Har,
@@ -32,7 +39,7 @@ export interface HarExportResult {
   skippedTcp: number;
 }
 
-type HttpLike = HttpExchange | WebsocketExchange;
+type HttpLike = HttpExchange | WebsocketExchange | GrpcExchange;
 
 export function exchangesToHar(exchanges: Iterable<Exchange>, options: HarExportOptions): HarExportResult {
   const entries: HarEntry[] = [];

@@ -143,7 +143,7 @@ export interface TapwireEntryExtension {
   ts: string;
   durationMs: number;
   direction: 'inbound' | 'outbound';
-  protocol: 'http' | 'websocket';
+  protocol: 'http' | 'websocket' | 'grpc';
   service?: string;
   src?: string;
   dst?: string;
