@@ -157,6 +157,49 @@ export class ExchangeInvalidError extends TapwireError {
   readonly code = 'TW_EXCHANGE_INVALID';
 }
 
+/** There is no local CA (for TLS interception) in the CA directory. */
+export class CaMissingError extends TapwireError {
+  readonly code = 'TW_CA_MISSING';
+  constructor(readonly dir: string) {
+    super(`no tapwire CA in ${dir}`, {
+      hint: 'run "tapwire certs init" (or point --ca DIR / TAPWIRE_CA at the directory that holds ca.pem and ca-key.pem)',
+    });
+  }
+}
+
+/** The local CA's files exist but cannot be used (unreadable, not PEM, key and certificate do not match). */
+export class CaInvalidError extends TapwireError {
+  readonly code = 'TW_CA_INVALID';
+  constructor(
+    readonly dir: string,
+    readonly reason: string,
+    options: { cause?: unknown } = {},
+  ) {
+    super(`the tapwire CA in ${dir} cannot be used: ${reason}`, {
+      hint:
+        'restore ca.pem and ca-key.pem, or make a new CA with "tapwire certs init --force" ' +
+        '(apps that trusted the old one must then be told to trust the new one)',
+      ...options,
+    });
+  }
+}
+
+/** A .proto file given with --proto does not parse or does not resolve (a missing import or type). */
+export class ProtoInvalidError extends TapwireError {
+  readonly code = 'TW_PROTO_INVALID';
+  constructor(
+    readonly file: string,
+    readonly line: number | undefined,
+    reason: string,
+    cause?: unknown,
+  ) {
+    super(`invalid .proto ${file}${line === undefined ? '' : `:${line}`}: ${reason}`, {
+      hint: 'fix the file (protoc --descriptor_set_out=/dev/null checks it), or give --proto a directory without it',
+      cause,
+    });
+  }
+}
+
 /** Every catalog entry, for docs and tests. */
 export const errorCatalog = [
   'TW_USAGE',
@@ -172,6 +215,9 @@ export const errorCatalog = [
   'TW_ADMIN_UNREACHABLE',
   'TW_ADMIN_RESPONSE',
   'TW_EXCHANGE_INVALID',
+  'TW_PROTO_INVALID',
+  'TW_CA_MISSING',
+  'TW_CA_INVALID',
 ] as const;
 
 export function isTapwireError(err: unknown): err is TapwireError {

@@ -3,7 +3,7 @@
  * Node) with the proxy environment; the app's inbound and outbound traffic is recorded.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -13,10 +13,14 @@ import { freePort } from '../src/demo/free-port.ts';
 import { openStore } from '../src/store/fs/index.ts';
 import type { Exchange, HttpExchange } from '../src/model/exchange.ts';
 import { run, startOrigin, type Origin } from './helpers/peers.ts';
+import { makeOriginPki, startHttpsOrigin } from './helpers/tls-peers.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const BIN = path.join(ROOT, 'bin', 'tapwire.js');
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+/** The interception CA of these tests: never the user's own ~/.tapwire/ca. */
+const CA_DIR = mkdtempSync(path.join(os.tmpdir(), 'tapwire-cmd-ca-'));
+process.on('exit', () => rmSync(CA_DIR, { recursive: true, force: true }));
 
 interface Started {
   child: ChildProcess;
@@ -27,7 +31,7 @@ interface Started {
   waitFor(text: string | RegExp): Promise<string>;
 }
 
-function startTapwire(args: string[], env: NodeJS.ProcessEnv = process.env): Started {
+function startTapwire(args: string[], env: NodeJS.ProcessEnv = { ...process.env, TAPWIRE_CA: CA_DIR }): Started {
   const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -190,6 +194,49 @@ describe('record -- COMMAND', () => {
     // The recording ended: tail says so and exits by itself.
     assert.equal(await tail.exit, 0);
     assert.match(tail.stderr(), /recording ended/);
+  });
+
+  it("decrypts an app's HTTPS calls with no code change: Python urllib and requests, Node fetch, curl", async () => {
+    const pki = await makeOriginPki();
+    const origin = await startHttpsOrigin(await pki.issue('localhost'), (req, res) => res.end(`tls dep ${req.url}`));
+    const requests = spawnSync(PYTHON, ['-c', 'import requests'], { stdio: 'ignore' }).status === 0;
+    if (!requests && process.env.TAPWIRE_REQUIRE_SYSTEM_TESTS === '1') assert.fail('python3-requests is not installed');
+    const script = [
+      `${PYTHON} -c "import urllib.request; print(urllib.request.urlopen('${origin.url}/urllib').read().decode())"`,
+      requests ? `${PYTHON} -c "import requests; print(requests.get('${origin.url}/requests').text)"` : 'true',
+      `${process.execPath} -e "fetch('${origin.url}/fetch').then((r) => r.text()).then(console.log)"`,
+      `curl -sS ${origin.url}/curl; echo`,
+    ].join(' && ');
+    try {
+      const tw = startTapwire([
+        ...recordOnFreePorts(),
+        '--proxy-type',
+        'forward',
+        '--name',
+        'tls-run',
+        '--upstream-ca',
+        pki.caFile,
+        '--',
+        'sh',
+        '-c',
+        script,
+      ]);
+      const code = await tw.exit;
+      assert.equal(code, 0, tw.stderr());
+      const expected = ['urllib', ...(requests ? ['requests'] : []), 'fetch', 'curl'];
+      assert.deepEqual(
+        tw.stdout().trim().split('\n'),
+        expected.map((p) => `tls dep /${p}`),
+      );
+      const xs = (await readSnapshot(store, 'tls-run')) as HttpExchange[];
+      assert.deepEqual(
+        xs.map((x) => `${x.protocol} ${x.request.url} ${x.tls?.mode}`).sort(),
+        expected.map((p) => `http ${origin.url}/${p} intercepted`).sort(),
+      );
+    } finally {
+      await origin.close();
+      pki.cleanup();
+    }
   });
 
   it('fails clearly when the command cannot start', async () => {

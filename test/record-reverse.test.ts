@@ -157,6 +157,15 @@ describe('record: inbound reverse proxy', () => {
       const up = xs.find((x) => x.protocol === 'websocket');
       assert.ok(up, 'the upgrade is recorded as a websocket exchange');
       assert.equal(up.protocol === 'websocket' && up.response?.status, 101);
+      const texts = up.protocol === 'websocket' ? (up.messages ?? []).filter((m) => m.type === 'text') : [];
+      assert.deepEqual(
+        texts.map((m) => [m.dir, m.data.data]),
+        [
+          ['c2s', 'hello'],
+          ['s2c', 'echo:hello'],
+        ],
+        'the messages of the session are recorded',
+      );
     } finally {
       await wsRec.cleanup();
       wss.close();

@@ -27,7 +27,7 @@ try {
       case 'batch':
         done(
           sink
-            .write(msg.records, msg.bytes, msg.wantExchanges)
+            .write(msg.batch, msg.wantExchanges)
             .then((result) => ({ seq: msg.seq, type: 'written', result })),
         );
         break;

@@ -14,6 +14,7 @@ export const proxyErrorCodes = [
   'TW_UPSTREAM_DNS',
   'TW_UPSTREAM_PROTOCOL',
   'TW_UPSTREAM_OTHER',
+  'TW_UPSTREAM_TLS',
   'TW_HTTP_BAD_REQUEST_LINE',
   'TW_HTTP_BAD_VERSION',
   'TW_HTTP_BAD_HEADER',
@@ -26,6 +27,7 @@ export const proxyErrorCodes = [
   'TW_BAD_CONNECT',
   'TW_NOT_A_PROXY_REQUEST',
   'TW_SCHEME_UNSUPPORTED',
+  'TW_PLAINTEXT_ON_TLS_PORT',
 ] as const;
 export type ProxyErrorCode = (typeof proxyErrorCodes)[number];
 
@@ -43,6 +45,8 @@ export function upstreamErrorCode(kind: ExchangeError['kind']): ProxyErrorCode {
       return 'TW_UPSTREAM_DNS';
     case 'protocol':
       return 'TW_UPSTREAM_PROTOCOL';
+    case 'tls':
+      return 'TW_UPSTREAM_TLS';
     default:
       return 'TW_UPSTREAM_OTHER';
   }

@@ -9,6 +9,7 @@ import { errorResponse, upstreamErrorCode } from './error-response.ts';
 import type { ExchangeContext } from './http1-exchange.ts';
 import { Http1Session, type SessionDeps } from './http1-session.ts';
 import { tcpExchange } from './tcp-tunnel.ts';
+import type { TlsInterception } from './tls-intercept.ts';
 import { startTunnel } from './tunnel.ts';
 import type { ConnectionHandle } from './listeners.ts';
 import { classifyError, connectUpstream, formatTarget, statusForError, type Target } from './upstream.ts';
@@ -16,6 +17,8 @@ import { classifyError, connectUpstream, formatTarget, statusForError, type Targ
 export interface ForwardOptions {
   exchange: ExchangeContext;
   tcpCap: number;
+  /** Outbound TLS interception; absent: TLS tunnels pass through. */
+  tls?: TlsInterception;
 }
 
 export function handleForwardConnection(client: net.Socket, opts: ForwardOptions, deps: SessionDeps): ConnectionHandle {
@@ -191,7 +194,13 @@ function dial(
     upstream.removeListener('error', onError);
     upstream.pause();
     reply(undefined, upstream);
-    startTunnel(client, upstream, rest, { target, exchange: opts.exchange, tcpCap: opts.tcpCap }, deps);
+    startTunnel(
+      client,
+      upstream,
+      rest,
+      { target, exchange: opts.exchange, tcpCap: opts.tcpCap, ...(opts.tls ? { tls: opts.tls } : {}) },
+      deps,
+    );
   });
   client.once('close', () => upstream.destroy());
 }

@@ -4,10 +4,19 @@
  * parsing); buildHttpExchange() turns the packed form into the record, in the capture worker.
  */
 import { BodyCollector, encodeBody, headerValue } from '../model/body.ts';
-import type { Direction, Exchange, ExchangeError, HeaderList, HttpExchange } from '../model/exchange.ts';
+import type {
+  Direction,
+  Exchange,
+  ExchangeError,
+  HeaderList,
+  HttpExchange,
+  TlsInfo,
+  WebsocketExchange,
+  WebsocketMessage,
+} from '../model/exchange.ts';
 import { newId } from '../model/ids.ts';
 import { parseRawHead, strayLeadLength, type Http1Head } from '../protocols/http1/head.ts';
-import { sliceOf, type Packer, type RawHttp, type Recordable } from './raw-record.ts';
+import { sliceOf, type Packer, type RawHttp, type RawWs, type Recordable, type WsAttachment } from './raw-record.ts';
 import { formatTarget, type Target } from './upstream.ts';
 
 export interface ExchangeContext {
@@ -15,6 +24,10 @@ export interface ExchangeContext {
   service: string;
   bodyCap: number;
   tags?: Record<string, string> | undefined;
+  /** `https` inside an intercepted or terminated TLS connection (default `http`). */
+  scheme?: 'http' | 'https' | undefined;
+  /** The TLS connection the exchanges travel in, written on each record. */
+  tls?: TlsInfo | undefined;
 }
 
 export class InFlight implements Recordable {
@@ -31,6 +44,8 @@ export class InFlight implements Recordable {
   /** Bytes of the response have been written to the client: too late to answer with an error. */
   responseStarted = false;
   error: ExchangeError | undefined;
+  /** The messages of the WebSocket session that followed a 101 (set by upgrade-tunnel.ts). */
+  ws: WsAttachment | undefined;
 
   constructor(
     readonly head: Http1Head,
@@ -55,7 +70,11 @@ export class InFlight implements Recordable {
 
   get heldBytes(): number {
     return (
-      this.head.raw.length + (this.resHead?.raw.length ?? 0) + this.reqBody.keptBytes + (this.resBody?.keptBytes ?? 0)
+      this.head.raw.length +
+      (this.resHead?.raw.length ?? 0) +
+      this.reqBody.keptBytes +
+      (this.resBody?.keptBytes ?? 0) +
+      (this.ws?.heldBytes ?? 0)
     );
   }
 
@@ -82,6 +101,7 @@ export class InFlight implements Recordable {
     if (this.connectMs !== undefined && this.connectMs >= 0) raw.connectMs = this.connectMs;
     if (this.ttfbMs !== undefined) raw.ttfbMs = this.ttfbMs;
     if (this.error) raw.error = this.error;
+    if (this.ws) raw.ws = this.ws.pack(packer);
     return raw;
   }
 }
@@ -116,13 +136,30 @@ export function buildHttpExchange(raw: RawHttp, bytes: Buffer): Exchange {
     if (resBody) x.response.body = encodeBody(resBody, raw.resSize, headerValue(res.headers, 'content-type'));
     if (raw.resTrailers) x.response.trailers = raw.resTrailers;
   }
+  if (raw.ctx.tls) x.tls = raw.ctx.tls;
   if (raw.error) x.error = raw.error;
   const timings: NonNullable<Exchange['timings']> = {};
   if (raw.connectMs !== undefined) timings.connectMs = roundMs(raw.connectMs);
   if (raw.ttfbMs !== undefined) timings.ttfbMs = roundMs(raw.ttfbMs);
   if (timings.connectMs !== undefined || timings.ttfbMs !== undefined) x.timings = timings;
   if (raw.ctx.tags) x.tags = raw.ctx.tags;
+  if (raw.ws) return { ...x, protocol: 'websocket', ...wsMessages(raw.ws, bytes) };
   return isUpgrade ? { ...x, protocol: 'websocket' } : x;
+}
+
+function wsMessages(raw: RawWs, bytes: Buffer): Pick<WebsocketExchange, 'messages' | 'messagesTruncated'> {
+  const messages = raw.messages.map((m) => {
+    const out: WebsocketMessage = {
+      dir: m.dir,
+      tMs: roundMs(m.tMs),
+      type: m.type,
+      data: encodeBody(sliceOf(bytes, m.data) as Buffer, m.size),
+    };
+    if (m.code !== undefined) out.code = m.code;
+    if (m.reason !== undefined) out.reason = m.reason;
+    return out;
+  });
+  return raw.truncated ? { messages, messagesTruncated: true } : { messages };
 }
 
 /** Durations are kept to the microsecond. */

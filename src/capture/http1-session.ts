@@ -8,12 +8,14 @@
  */
 import type net from 'node:net';
 import type { Logger } from 'pino';
+import type { ProtoRegistry } from '../protocols/grpc/index.ts';
 import type { Http1Head } from '../protocols/http1/head.ts';
 import { Http1Parser, type HeadDecision } from '../protocols/http1/parser.ts';
 import { errorResponse, parseErrorCode, upstreamErrorCode, type ProxyErrorCode } from './error-response.ts';
 import { Outbox } from './outbox.ts';
 import { InFlight, originFormHead, requestUrl, type ExchangeContext } from './http1-exchange.ts';
 import type { CaptureMetrics } from './metrics.ts';
+import { openUpgradeTunnel } from './upgrade-tunnel.ts';
 import type { Recorder } from './recorder.ts';
 import { classifyError, connectUpstream, formatTarget, parseTarget, statusForError, type Target } from './upstream.ts';
 
@@ -23,6 +25,8 @@ export interface SessionDeps {
   logger: Logger;
   maxHeaderBytes: number;
   connectTimeoutMs: number;
+  /** .proto files given with --proto: gRPC messages are also decoded to JSON. */
+  protos?: ProtoRegistry | undefined;
 }
 
 export interface Http1SessionOptions {
@@ -32,6 +36,11 @@ export interface Http1SessionOptions {
   /** An already open connection to `target` (an HTTP tunnel through CONNECT or SOCKS). */
   upstream?: net.Socket;
   exchange: ExchangeContext;
+  /**
+   * Opens a new upstream connection when the session needs one (default: plain TCP). An
+   * intercepted TLS tunnel reconnects over TLS with the same server name.
+   */
+  connect?: (target: Target) => net.Socket;
   /** Forward mode: a CONNECT request; the session hands the client socket over. */
   onConnect?: (head: Http1Head, target: Target, rest: Buffer) => void;
 }
@@ -144,7 +153,7 @@ export class Http1Session {
       out = originFormHead(head, routed.path);
     } else {
       target = this.opts.target as Target;
-      url = requestUrl(head, target, 'http');
+      url = requestUrl(head, target, this.opts.exchange.scheme ?? 'http');
     }
     const flight = new InFlight(head, url, target, this.src, this.opts.exchange);
     this.current = flight;
@@ -197,7 +206,9 @@ export class Http1Session {
     if (!this.up || this.upKey !== key) {
       this.dropUpstream();
       const started = performance.now();
-      const socket = connectUpstream(flight.target, this.deps.connectTimeoutMs);
+      const socket = this.opts.connect
+        ? this.opts.connect(flight.target)
+        : connectUpstream(flight.target, this.deps.connectTimeoutMs);
       this.attachUpstream(socket, key, started);
       flight.connectMs = -1; // filled in on connect
     }
@@ -486,29 +497,23 @@ export class Http1Session {
     const up = this.up;
     const flight = this.inflight.shift();
     if (!up || !flight) return;
-    flight.finish();
-    this.deps.recorder.record(flight);
     this.flush(); // the 101 head is still in the outbox: it must precede the tunnel bytes
-    if (upRest.length > 0) this.client.write(upRest);
     this.reqParser.becomeTunnel();
     this.client.removeListener('data', this.onClientData);
-    // The pipes carry FINs both ways from now on; the session's half-close handling would end
+    // The tunnel carries FINs both ways from now on; the session's half-close handling would end
     // the client while the server still has things to say.
     this.client.removeListener('end', this.onClientEnd);
     up.removeAllListeners('data');
     up.removeAllListeners('end');
     up.removeAllListeners('drain');
-    this.up = undefined; // the session no longer owns it: the pipes do
+    this.up = undefined; // the session no longer owns it: the tunnel does
     const held = this.held;
     this.held = undefined;
-    if (held) up.write(held);
-    up.on('error', () => this.client.destroy());
-    this.client.on('error', () => up.destroy());
-    this.client.on('close', () => up.destroy());
-    up.on('close', () => this.client.destroy());
-    this.client.pipe(up);
-    up.pipe(this.client);
-    this.client.resume();
+    // Recording (at once, or when a WebSocket session ends) is the tunnel's job.
+    openUpgradeTunnel(
+      { client: this.client, upstream: up, flight, exchange: this.opts.exchange, serverRest: upRest, clientHeld: held },
+      this.deps,
+    );
   }
 
   private startConnect(head: Http1Head, target: Target): void {

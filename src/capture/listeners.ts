@@ -4,11 +4,14 @@
  */
 import net from 'node:net';
 import { ListenError } from '../errors.ts';
+import { HTTP2_PREFACE } from '../protocols/sniff.ts';
 import type { ExchangeContext } from './http1-exchange.ts';
 import { Http1Session, type SessionDeps } from './http1-session.ts';
-import { handleForwardConnection } from './forward-listener.ts';
+import { startHttp2Tap } from './http2-tap.ts';
+import { handleForwardConnection, type ForwardOptions } from './forward-listener.ts';
+import { handleInboundTls, type InboundTlsOptions } from './inbound-tls.ts';
 import type { Listener } from './metrics.ts';
-import type { Target } from './upstream.ts';
+import { connectUpstream, type Target } from './upstream.ts';
 
 export interface ProxyListener {
   readonly name: Listener;
@@ -81,22 +84,90 @@ async function listen(
 }
 
 export function listenInbound(
-  opts: ListenOptions & { app: Target; exchange: ExchangeContext },
+  opts: ListenOptions & {
+    app: Target;
+    exchange: ExchangeContext;
+    tlsIn?: InboundTlsOptions;
+    /** How to open a connection to the app when it is not plain TCP (an app that serves TLS). */
+    appConnect?: (target: Target) => net.Socket;
+  },
   deps: SessionDeps,
 ): Promise<ProxyListener> {
-  return listen(
-    'inbound',
-    opts,
-    deps,
-    (socket) => new Http1Session(socket, { mode: 'reverse', target: opts.app, exchange: opts.exchange }, deps),
-  );
+  const tlsIn = opts.tlsIn;
+  if (tlsIn) {
+    // TLS terminated with the app's certificate; the decrypted stream is sniffed like a tunnel.
+    return listen('inbound', opts, deps, (socket) => {
+      handleInboundTls(socket, tlsIn, deps);
+      return { isIdle: () => false };
+    });
+  }
+  const http1 = (socket: net.Socket) =>
+    new Http1Session(
+      socket,
+      {
+        mode: 'reverse',
+        target: opts.app,
+        exchange: opts.exchange,
+        ...(opts.appConnect ? { connect: opts.appConnect } : {}),
+      },
+      deps,
+    );
+  const h2 = (socket: net.Socket, first: Buffer) =>
+    startHttp2Tap(
+      socket,
+      opts.appConnect ? opts.appConnect(opts.app) : connectUpstream(opts.app, deps.connectTimeoutMs),
+      { target: opts.app, exchange: opts.exchange, clientFirst: first },
+      deps,
+    );
+  return listen('inbound', opts, deps, (socket) => sniffInbound(socket, http1, h2));
 }
 
-export function listenOutbound(
-  opts: ListenOptions & { exchange: ExchangeContext; tcpCap: number },
-  deps: SessionDeps,
-): Promise<ProxyListener> {
-  return listen('outbound', opts, deps, (socket) =>
-    handleForwardConnection(socket, { exchange: opts.exchange, tcpCap: opts.tcpCap }, deps),
-  );
+/**
+ * HTTP/2 with prior knowledge starts with the connection preface; anything else is HTTP/1. The
+ * first bytes are held until they part from the preface (the first byte, for any method but
+ * PRI, POST, PUT and PATCH), then handed to the handler that owns the connection from then on.
+ */
+function sniffInbound(
+  socket: net.Socket,
+  http1: (socket: net.Socket) => Http1Session,
+  h2: (socket: net.Socket, first: Buffer) => ConnectionHandle,
+): ConnectionHandle {
+  let owner: ConnectionHandle | undefined;
+  let held: Buffer = Buffer.alloc(0);
+  const onData = (chunk: Buffer) => {
+    held = held.length === 0 ? chunk : Buffer.concat([held, chunk]);
+    const n = Math.min(held.length, HTTP2_PREFACE.length);
+    const preface = held.subarray(0, n).equals(HTTP2_PREFACE.subarray(0, n));
+    if (preface && n < HTTP2_PREFACE.length) return;
+    socket.removeListener('data', onData);
+    socket.removeListener('end', onEnd);
+    socket.pause();
+    if (preface) {
+      owner = h2(socket, held);
+    } else {
+      const session = http1(socket);
+      owner = session;
+      session.feed(held);
+    }
+  };
+  // The client ended with at most part of a preface: no request will come.
+  const onEnd = () => {
+    socket.removeListener('data', onData);
+    socket.end();
+  };
+  socket.on('data', onData);
+  socket.once('end', onEnd);
+  return {
+    isIdle: () => owner?.isIdle() ?? true,
+    onIdleTimeout: () => (owner?.onIdleTimeout ? owner.onIdleTimeout() : socket.destroy()),
+  };
+}
+
+export function listenOutbound(opts: ListenOptions & ForwardOptions, deps: SessionDeps): Promise<ProxyListener> {
+  const forward: ForwardOptions = {
+    exchange: opts.exchange,
+    tcpCap: opts.tcpCap,
+    ...(opts.tls ? { tls: opts.tls } : {}),
+  };
+  return listen('outbound', opts, deps, (socket) => handleForwardConnection(socket, forward, deps));
 }

@@ -4,7 +4,7 @@
  * A batch of them travels in one message whose bytes sit in one transferred ArrayBuffer, so
  * nothing is parsed, encoded or serialised on the forwarding thread.
  */
-import type { Exchange, ExchangeError, HeaderList } from '../model/exchange.ts';
+import type { Exchange, ExchangeError, HeaderList, WebsocketMessage } from '../model/exchange.ts';
 import type { ExchangeContext } from './http1-exchange.ts';
 
 /** [offset, length] into the batch's bytes. */
@@ -29,6 +29,31 @@ export interface RawHttp {
   resSize: number;
   resTrailers?: HeaderList;
   error?: ExchangeError;
+  /** A WebSocket session that followed the 101: its messages. */
+  ws?: RawWs;
+}
+
+/** One WebSocket message: its kept payload bytes as a slice, its whole size as a number. */
+export interface RawWsMessage {
+  dir: WebsocketMessage['dir'];
+  tMs: number;
+  type: WebsocketMessage['type'];
+  data: Slice;
+  size: number;
+  code?: number;
+  reason?: string;
+}
+
+export interface RawWs {
+  messages: RawWsMessage[];
+  truncated: boolean;
+}
+
+/** What an InFlight carries after a WebSocket upgrade, packed with it (upgrade-tunnel.ts). */
+export interface WsAttachment {
+  pack(packer: Packer): RawWs;
+  /** Payload bytes held; fixed before the exchange is handed to the recorder. */
+  heldBytes: number;
 }
 
 /** An exchange already built on the proxy thread (raw TCP, rare paths). */
@@ -46,9 +71,9 @@ export interface Recordable {
   readonly heldBytes: number;
 }
 
-/** Lays byte slices end to end in one buffer that can be transferred to the worker. */
+/** Lays byte slices (and strings, as UTF-8) end to end in one buffer that can be transferred. */
 export class Packer {
-  private parts: Uint8Array[] = [];
+  private parts: (Uint8Array | string)[] = [];
   private length = 0;
 
   add(bytes: Uint8Array): Slice {
@@ -58,17 +83,30 @@ export class Packer {
     return slice;
   }
 
+  /** A string, written as UTF-8 when the buffer is made (no intermediate Buffer). */
+  addText(text: string): Slice {
+    const n = Buffer.byteLength(text, 'utf8');
+    const slice: Slice = [this.length, n];
+    this.parts.push(text);
+    this.length += n;
+    return slice;
+  }
+
   /** One fresh ArrayBuffer (never a pool slab: it is transferred, and so detached here). */
   finish(): ArrayBuffer {
-    const out = new Uint8Array(new ArrayBuffer(this.length));
+    const ab = new ArrayBuffer(this.length);
+    const out = Buffer.from(ab);
     let at = 0;
     for (const part of this.parts) {
-      out.set(part, at);
-      at += part.length;
+      if (typeof part === 'string') at += out.write(part, at, 'utf8');
+      else {
+        out.set(part, at);
+        at += part.length;
+      }
     }
     this.parts = [];
     this.length = 0;
-    return out.buffer;
+    return ab;
   }
 }
 

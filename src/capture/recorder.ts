@@ -11,7 +11,8 @@ import type { SnapshotMeta } from '../model/snapshot.ts';
 import type { BatchSink } from './batch-sink.ts';
 import type { LiveFeed } from './live-feed.ts';
 import type { CaptureMetrics, DropReason } from './metrics.ts';
-import { Packer, type RawRecord, type Recordable } from './raw-record.ts';
+import { BatchPacker } from './packed-batch.ts';
+import type { Recordable } from './raw-record.ts';
 
 /** An in-flight exchange that packs itself, or a function that builds a ready Exchange. */
 export type RecordItem = Recordable | (() => Exchange);
@@ -26,6 +27,12 @@ export interface RecorderOptions {
   /** Bytes (heads and kept bodies) those exchanges may hold; beyond it they are dropped too. */
   queueBytes?: number;
   batchSize?: number;
+  /**
+   * How long a batch collects before it is sent (unless it is full). Every batch costs the proxy
+   * thread a message to the worker and the worker a gzip round: batches of a few records made
+   * that overhead, not the records, the main cost.
+   */
+  batchDelayMs?: number;
   /** How often written data is made durable (gzip sync flush). */
   flushIntervalMs?: number;
 }
@@ -38,6 +45,10 @@ export class Recorder {
   private readonly queueBytes: number;
   private queuedBytes = 0;
   private readonly batchSize: number;
+  private readonly batchDelayMs: number;
+  private pauseTimer: NodeJS.Timeout | undefined;
+  private wakePause: (() => void) | undefined;
+  private urgent = 0;
   private readonly flushTimer: NodeJS.Timeout;
   private idle: Promise<void> = Promise.resolve();
   private wakeIdle: (() => void) | undefined;
@@ -50,6 +61,7 @@ export class Recorder {
     this.queueSize = options.queueSize ?? 10_000;
     this.queueBytes = options.queueBytes ?? 64 * 1024 * 1024;
     this.batchSize = options.batchSize ?? 1000;
+    this.batchDelayMs = options.batchDelayMs ?? 20;
     this.flushTimer = setInterval(() => void this.flushNow(), options.flushIntervalMs ?? 1000);
     this.flushTimer.unref();
   }
@@ -64,6 +76,7 @@ export class Recorder {
     this.queue.push(item);
     this.queuedBytes += bytes;
     if (!this.draining) this.startDrain();
+    else if (this.queue.length >= this.batchSize) this.hurry();
     return true;
   }
 
@@ -81,44 +94,67 @@ export class Recorder {
   private startDrain(): void {
     this.draining = true;
     this.idle = new Promise((resolve) => (this.wakeIdle = resolve));
-    // setImmediate: let the proxy finish forwarding what is in hand before packing records.
-    setImmediate(() => void this.drain());
+    void this.drain();
+  }
+
+  /** Waits for the batch to fill up, at most batchDelayMs; at least until the next turn. */
+  private collect(): Promise<void> {
+    if (this.queue.length >= this.batchSize || this.urgent > 0) {
+      // setImmediate: let the proxy finish forwarding what is in hand before packing records.
+      return new Promise((resolve) => setImmediate(resolve));
+    }
+    return new Promise((resolve) => {
+      this.wakePause = resolve;
+      this.pauseTimer = setTimeout(resolve, this.batchDelayMs);
+    });
+  }
+
+  /** Ends the current wait for a batch to fill up. */
+  private hurry(): void {
+    const wake = this.wakePause;
+    if (!wake) return;
+    this.wakePause = undefined;
+    clearTimeout(this.pauseTimer);
+    setImmediate(wake);
   }
 
   private async drain(): Promise<void> {
     const { metrics, feed, sink } = this.options;
     while (this.queue.length > 0) {
+      await this.collect();
+      this.wakePause = undefined;
       const items = this.queue.splice(0, this.batchSize);
       for (const item of items) if (typeof item !== 'function') this.queuedBytes -= item.heldBytes;
       metrics.queueDepth.set(this.queue.length);
-      const packer = new Packer();
-      const records: RawRecord[] = [];
+      const packer = new BatchPacker(items.length);
       for (const item of items) {
         try {
-          records.push(typeof item === 'function' ? { t: 'built', exchange: item() } : item.pack(packer));
+          packer.add(typeof item === 'function' ? { t: 'built', exchange: item() } : item.pack(packer.packer));
         } catch (err) {
           this.options.logger?.error({ err }, 'could not build an exchange record');
           this.drop('build_error', 1);
         }
       }
+      const { batch, transfer } = packer.finish();
       try {
-        const result = await sink.write(records, packer.finish(), feed?.hasSubscribers ?? false);
+        const result = await sink.write(batch, feed?.hasSubscribers ?? false, transfer);
         if (result.failed > 0) {
           this.drop('sink_error', result.failed);
           if (!this.loggedFailure && result.error) this.options.logger?.error(result.error);
           this.loggedFailure = true;
         }
         for (const w of result.written) {
-          this.recorded++;
-          metrics.exchangesCaptured.labels({ direction: w.direction, protocol: w.protocol }).inc();
-          metrics.exchangeDuration.labels({ direction: w.direction }).observe(w.durationMs / 1000);
+          this.recorded += w.durationsMs.length;
+          metrics.exchangesCaptured.labels({ direction: w.direction, protocol: w.protocol }).inc(w.durationsMs.length);
+          const histogram = metrics.exchangeDuration.labels({ direction: w.direction });
+          for (const ms of w.durationsMs) histogram.observe(ms / 1000);
         }
         for (const x of result.exchanges ?? []) feed?.publish({ type: 'exchange', exchange: x });
         this.dirty = true;
       } catch (err) {
         if (!this.loggedFailure) this.options.logger?.error({ err }, 'the snapshot sink failed to write');
         this.loggedFailure = true;
-        this.drop('sink_error', records.length);
+        this.drop('sink_error', batch.count);
       }
     }
     metrics.queueDepth.set(0);
@@ -138,7 +174,13 @@ export class Recorder {
 
   /** Waits until everything queued so far is written. */
   async settle(): Promise<void> {
-    while (this.draining) await this.idle;
+    this.urgent++;
+    try {
+      this.hurry();
+      while (this.draining) await this.idle;
+    } finally {
+      this.urgent--;
+    }
   }
 
   /** Writes what is queued, then closes the sink; later records are dropped. */

@@ -3,9 +3,11 @@
  * for, and the admin endpoint, started together and stopped together so that the snapshot is
  * always closed cleanly.
  */
+import { readFileSync } from 'node:fs';
+import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { RecordConfig } from '../config/schema.ts';
-import { UsageError } from '../errors.ts';
+import { FileUnreadableError, UsageError } from '../errors.ts';
 import type { SnapshotMeta } from '../model/snapshot.ts';
 import type { Store } from '../store/types.ts';
 import { startAdminServer, type AdminServer } from './admin-server.ts';
@@ -18,7 +20,14 @@ import { Recorder } from './recorder.ts';
 import { InThreadSink, type BatchSink } from './batch-sink.ts';
 import { WorkerSink } from './worker-sink.ts';
 import { FsStore } from '../store/fs/index.ts';
-import { parseTarget } from './upstream.ts';
+import { parseAppAddress } from './upstream.ts';
+import { loadOrInitCa, type LocalCa } from '../protocols/tls/ca.ts';
+import { LeafCache } from '../protocols/tls/leaf-cache.ts';
+import { ProtoRegistry } from '../protocols/grpc/index.ts';
+import { upstreamTrust } from '../protocols/tls/trust.ts';
+import type { TlsInterception } from './tls-intercept.ts';
+import { appConnector, type InboundTlsOptions } from './inbound-tls.ts';
+import { TlsPolicy } from './tls-policy.ts';
 
 export interface RecordingOptions {
   config: Readonly<RecordConfig>;
@@ -28,6 +37,8 @@ export interface RecordingOptions {
   inThread?: boolean;
   /** Tags written on every exchange (pod, namespace, …). */
   tags?: Record<string, string>;
+  /** The local CA's directory, for outbound TLS interception (created on first use). */
+  caDir?: string;
 }
 
 export interface Recording {
@@ -39,6 +50,8 @@ export interface Recording {
   readonly metrics: CaptureMetrics;
   readonly feed: LiveFeed;
   readonly recorder: Recorder;
+  /** The CA outbound TLS is intercepted with (undefined with --no-tls-out or no outbound listener). */
+  readonly ca: LocalCa | undefined;
   /** Stops listening, lets in-flight exchanges finish (up to `graceMs`), closes the snapshot. */
   stop(graceMs?: number): Promise<SnapshotMeta>;
 }
@@ -53,15 +66,33 @@ export async function startRecording(options: RecordingOptions): Promise<Recordi
   }
   const wantsInbound = type === 'dual' || type === 'reverse';
   const wantsOutbound = type === 'dual' || type === 'forward';
-  const app = config.app === undefined ? undefined : parseTarget(config.app);
+  const appAddress = config.app === undefined ? undefined : parseAppAddress(config.app);
+  const app = appAddress?.target;
   if (type === 'reverse' && !app) {
     throw new UsageError('--proxy-type reverse needs --app HOST:PORT, the address of the app to record', {
       hint: 'for example: tapwire record --proxy-type reverse --app localhost:3000',
     });
   }
 
+  const inboundTls = wantsInbound ? loadInboundTls(config) : undefined;
+  const protos = config.proto ? await ProtoRegistry.load(config.proto) : undefined;
   const metrics = createCaptureMetrics();
   const feed = new LiveFeed({ dropCounter: metrics.feedDropped, subscriberGauge: metrics.feedSubscribers });
+  // The CA and upstream trust are read before anything listens: a broken CA or a missing
+  // --upstream-ca file fails the start, not the first HTTPS call.
+  let ca: LocalCa | undefined;
+  let interception: TlsInterception | undefined;
+  if (wantsOutbound && config.tlsOut) {
+    if (!options.caDir) throw new UsageError('outbound TLS interception needs the CA directory (--ca DIR)');
+    ca = await loadOrInitCa(options.caDir);
+    interception = {
+      leaves: new LeafCache(ca),
+      policy: new TlsPolicy(config.tlsPassthrough),
+      upstreamCa: upstreamTrust(config.upstreamCa),
+      insecureUpstream: config.insecureUpstream,
+      notice: (message) => feed.publish({ type: 'notice', level: 'warn', message, time: new Date().toISOString() }),
+    };
+  }
   const createOptions = {
     name: config.name ?? `${config.service}-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`,
     services: [config.service],
@@ -91,6 +122,7 @@ export async function startRecording(options: RecordingOptions): Promise<Recordi
     logger,
     maxHeaderBytes: config.maxHeaderBytes,
     connectTimeoutMs: config.connectTimeoutMs,
+    ...(protos ? { protos } : {}),
   };
   const exchange = (direction: ExchangeContext['direction']): ExchangeContext => ({
     direction,
@@ -106,11 +138,36 @@ export async function startRecording(options: RecordingOptions): Promise<Recordi
   let ready = false;
   try {
     if (wantsInbound && app) {
-      inbound = await listenInbound({ ...listenOpts, port: config.inPort, app, exchange: exchange('inbound') }, deps);
+      const appTls = appAddress?.tls ?? false;
+      const tlsIn =
+        inboundTls?.serverContext &&
+        ({ ...inboundTls, app, appTls, exchange: exchange('inbound'), tcpCap: config.tcpCap } as InboundTlsOptions);
+      // A TLS app behind a plaintext inbound port: each request is re-encrypted towards the app.
+      const appConnect =
+        !tlsIn && inboundTls && appTls
+          ? appConnector({ ...inboundTls, app, appTls }, config.connectTimeoutMs, ['http/1.1'])
+          : undefined;
+      inbound = await listenInbound(
+        {
+          ...listenOpts,
+          port: config.inPort,
+          app,
+          exchange: exchange('inbound'),
+          ...(tlsIn ? { tlsIn } : {}),
+          ...(appConnect ? { appConnect } : {}),
+        },
+        deps,
+      );
     }
     if (wantsOutbound) {
       outbound = await listenOutbound(
-        { ...listenOpts, port: config.outPort, exchange: exchange('outbound'), tcpCap: config.tcpCap },
+        {
+          ...listenOpts,
+          port: config.outPort,
+          exchange: exchange('outbound'),
+          tcpCap: config.tcpCap,
+          ...(interception ? { tls: interception } : {}),
+        },
         deps,
       );
     }
@@ -135,6 +192,7 @@ export async function startRecording(options: RecordingOptions): Promise<Recordi
     metrics,
     feed,
     recorder,
+    ca,
     stop(graceMs = 2000) {
       stopping ??= (async () => {
         ready = false;
@@ -161,5 +219,47 @@ export async function startRecording(options: RecordingOptions): Promise<Recordi
       })();
       return stopping;
     },
+  };
+}
+
+/**
+ * What the inbound side needs for TLS: the app's certificate for clients (`--tls-in-cert`), and
+ * the CAs that verify the app when it serves TLS itself (system CAs, --upstream-ca, and the
+ * app's own certificate, which is often self-signed).
+ */
+function loadInboundTls(
+  config: Readonly<RecordConfig>,
+): { serverContext: tls.SecureContext | undefined; appCa: string[]; insecureApp: boolean } | undefined {
+  const appTls = config.app !== undefined && /^https:/.test(config.app);
+  if (!config.tlsInCert || !config.tlsInKey) {
+    if (!appTls) return undefined;
+  }
+  const read = (file: string, flag: string) => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new FileUnreadableError(file, (err as Error).message, `check the path given to ${flag}`);
+    }
+  };
+  const cert = config.tlsInCert ? read(config.tlsInCert, '--tls-in-cert') : undefined;
+  const key = config.tlsInKey ? read(config.tlsInKey, '--tls-in-key') : undefined;
+  let serverContext: tls.SecureContext | undefined;
+  if (cert && key) {
+    try {
+      serverContext = tls.createSecureContext({ cert, key });
+    } catch (err) {
+      throw new UsageError(
+        `--tls-in-cert and --tls-in-key do not make a usable certificate: ${(err as Error).message}`,
+        {
+          hint: 'give the PEM certificate (chain) and its matching PEM private key',
+        },
+      );
+    }
+  }
+  return {
+    // Without --tls-in-cert the inbound port stays plaintext and only the app side is TLS.
+    serverContext,
+    appCa: [...upstreamTrust(config.upstreamCa), ...(cert ? [cert] : [])],
+    insecureApp: config.insecureUpstream,
   };
 }

@@ -23,6 +23,13 @@ export function parseTarget(text: string, defaultPort?: number): Target | undefi
   return { host: m[1] as string, port };
 }
 
+/** The app's address from `HOST:PORT` or `https://HOST:PORT` (the app serves TLS). */
+export function parseAppAddress(text: string): { target: Target; tls: boolean } | undefined {
+  const m = /^(https?):\/\/(.*?)\/?$/.exec(text);
+  const target = parseTarget(m ? (m[2] as string) : text);
+  return target ? { target, tls: m?.[1] === 'https' } : undefined;
+}
+
 /**
  * Starts a connection; writes made before it connects are queued by the socket, so the caller
  * can forward the first request at once. A connect that takes longer than `timeoutMs` fails
@@ -68,7 +75,8 @@ export function classifyError(err: unknown, phase: ExchangeError['phase']): Exch
       kind = 'refused';
       break;
     default:
-      kind = 'other';
+      // Certificate verification and handshake failures of a TLS upstream.
+      kind = /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_/.test(code) ? 'tls' : 'other';
   }
   const error: ExchangeError = { kind, message };
   if (phase) error.phase = phase;

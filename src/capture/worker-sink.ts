@@ -6,10 +6,10 @@ import { Worker } from 'node:worker_threads';
 import type { SnapshotMeta } from '../model/snapshot.ts';
 import type { CreateSnapshotOptions } from '../store/types.ts';
 import type { BatchResult, BatchSink } from './batch-sink.ts';
-import type { RawRecord } from './raw-record.ts';
+import type { PackedBatch } from './packed-batch.ts';
 
 export type WorkerRequest =
-  | { seq: number; type: 'batch'; records: RawRecord[]; bytes: ArrayBuffer; wantExchanges: boolean }
+  | { seq: number; type: 'batch'; batch: PackedBatch; wantExchanges: boolean }
   | { seq: number; type: 'flush' }
   | { seq: number; type: 'close'; dropped: number };
 
@@ -80,8 +80,8 @@ export class WorkerSink implements BatchSink {
     });
   }
 
-  async write(records: RawRecord[], bytes: ArrayBuffer, wantExchanges: boolean): Promise<BatchResult> {
-    const reply = await this.request({ seq: ++this.seq, type: 'batch', records, bytes, wantExchanges }, [bytes]);
+  async write(batch: PackedBatch, wantExchanges: boolean, transfer: ArrayBuffer[] = []): Promise<BatchResult> {
+    const reply = await this.request({ seq: ++this.seq, type: 'batch', batch, wantExchanges }, transfer);
     if (reply.type !== 'written') throw new Error(`unexpected reply ${reply.type}`);
     return reply.result;
   }

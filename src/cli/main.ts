@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ExitCode, isTapwireError } from '../errors.ts';
+import { registerCerts } from './certs.ts';
 import { processContext, type CliContext } from './context.ts';
 import { registerDemo } from './demo.ts';
 import { registerRecord } from './record.ts';
@@ -42,6 +43,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerRecord(program, ctx);
   registerSnapshot(program, ctx);
   registerTail(program, ctx);
+  registerCerts(program, ctx);
   registerDemo(program, ctx);
   // Help text is laid out by hand: wrap at 110 columns, not at the 80 of a pipe.
   const configure = (cmd: Command) => {

@@ -6,6 +6,8 @@ import { childProxyEnv } from '../capture/child-env.ts';
 import { startRecording, type Recording } from '../capture/recording.ts';
 import { proxyTypes } from '../config/schema.ts';
 import { CommandStartError } from '../errors.ts';
+import { defaultCaDir } from '../protocols/tls/ca.ts';
+import { trustEnv, writeTrustBundle } from '../protocols/tls/trust.ts';
 import { openStore } from '../store/fs/index.ts';
 import type { CliContext } from './context.ts';
 import { globalFlags, parseCount, parsePort } from './options.ts';
@@ -20,6 +22,25 @@ interface RecordFlags {
   name?: string;
   bind?: string;
   bodyCap?: number;
+  tlsOut?: boolean;
+  ca?: string;
+  upstreamCa?: string[];
+  insecureUpstream?: boolean;
+  tlsPassthrough?: string[];
+  tlsInCert?: string;
+  tlsInKey?: string;
+  proto?: string;
+}
+
+/** Repeated or comma-separated values of a list flag. */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [
+    ...(previous ?? []),
+    ...value
+      .split(',')
+      .map((v) => v.trim())
+      .filter(Boolean),
+  ];
 }
 
 export function registerRecord(program: Command, ctx: CliContext): void {
@@ -51,6 +72,18 @@ export function registerRecord(program: Command, ctx: CliContext): void {
       'bytes of each body kept in the record; bodies are always forwarded whole [default 1048576]',
       parseCount('--body-cap'),
     )
+    .option('--no-tls-out', 'pass outbound TLS through untouched (only the server name is recorded)')
+    .option('--ca <dir>', 'directory of the local CA used to intercept TLS (or TAPWIRE_CA) [default ~/.tapwire/ca]')
+    .option('--upstream-ca <file>', 'also trust this CA (PEM) when verifying real servers; repeatable', collect)
+    .option('--insecure-upstream', 'UNSAFE: accept any certificate from real servers (self-signed test servers only)')
+    .option(
+      '--tls-passthrough <hosts>',
+      'never intercept these hosts (comma-separated, *.example.com); repeatable',
+      collect,
+    )
+    .option('--tls-in-cert <file>', "terminate TLS on the inbound port with the app's certificate (PEM)")
+    .option('--tls-in-key <file>', 'the private key (PEM) that goes with --tls-in-cert')
+    .option('--proto <dir>', 'directory of .proto files: gRPC messages are also decoded to JSON')
     .argument('[command...]', 'after --: the app to start with the proxy environment; recording stops when it exits')
     .addHelpText(
       'after',
@@ -62,7 +95,16 @@ export function registerRecord(program: Command, ctx: CliContext): void {
         '  tapwire record --proxy-type forward -- python3 client.py\n' +
         '      record only what a script sends out\n' +
         '  curl -x http://127.0.0.1:4140 http://example.test/   # any client through the outbound port\n' +
-        '  curl --proxy socks5h://127.0.0.1:4140 http://example.test/\n\n' +
+        '  curl --proxy socks5h://127.0.0.1:4140 http://example.test/\n' +
+        '  curl -x http://127.0.0.1:4140 --cacert "$(tapwire certs path)" https://api.example.test/\n' +
+        '      HTTPS is decrypted with the local CA (made on first use; see `tapwire certs`)\n' +
+        '  tapwire record --app https://localhost:8443 --tls-in-cert app.crt --tls-in-key app.key\n' +
+        "      clients keep speaking TLS to :4143 with the app's own certificate\n\n" +
+        'TLS: outbound HTTPS, HTTP/2 and gRPC are intercepted with a leaf certificate per host signed by\n' +
+        'the local CA; `-- COMMAND` gets NODE_EXTRA_CA_CERTS, SSL_CERT_FILE, REQUESTS_CA_BUNDLE and\n' +
+        'CURL_CA_BUNDLE so that it trusts it. Real servers are verified (system CAs plus --upstream-ca);\n' +
+        'a failure is answered 502 (X-Tapwire-Error: TW_UPSTREAM_TLS), never trusted silently. A client\n' +
+        'that refuses our certificate (pinning) makes its host pass through untouched from then on.\n\n' +
         'Watch it live with `tapwire tail`; list snapshots with `tapwire snapshot ls`.',
     )
     .action(async (command: string[], flags: RecordFlags, cmd: Command) => {
@@ -85,7 +127,16 @@ async function runRecord(command: string[], flags: RecordFlags, cmd: Command, ct
         name: flags.name,
         bindHost: flags.bind,
         bodyCap: flags.bodyCap,
+        // commander sets tlsOut to true by default; only the explicit --no-tls-out counts as a flag.
+        tlsOut: flags.tlsOut === false ? false : undefined,
+        upstreamCa: flags.upstreamCa,
+        insecureUpstream: flags.insecureUpstream,
+        tlsPassthrough: flags.tlsPassthrough,
+        tlsInCert: flags.tlsInCert,
+        tlsInKey: flags.tlsInKey,
+        proto: flags.proto,
       },
+      ca: flags.ca,
     },
     global.configFile,
   );
@@ -96,7 +147,12 @@ async function runRecord(command: string[], flags: RecordFlags, cmd: Command, ct
       'tapwire: no --app given: recording outbound traffic only (add --app HOST:PORT to record inbound too)\n',
     );
   }
-  const recording = await startRecording({ config: rec, store: openStore(config.store), logger });
+  const recording = await startRecording({
+    config: rec,
+    store: openStore(config.store),
+    logger,
+    caDir: config.ca ?? defaultCaDir(ctx.env),
+  });
   describe(recording, rec.app, ctx);
 
   let child: ChildProcess | undefined;
@@ -107,7 +163,9 @@ async function runRecord(command: string[], flags: RecordFlags, cmd: Command, ct
         "tapwire: note: no outbound listener with --proxy-type reverse: the app's own calls are not recorded\n",
       );
     }
-    const env = recording.outbound ? childProxyEnv(ctx.env, recording.outbound.host, recording.outbound.port) : ctx.env;
+    let env = recording.outbound ? childProxyEnv(ctx.env, recording.outbound.host, recording.outbound.port) : ctx.env;
+    // The app trusts the interception CA with no change: each runtime reads its own variable.
+    if (recording.ca) env = { ...env, ...trustEnv(recording.ca, await writeTrustBundle(recording.ca)) };
     ({ child, exit: childExit } = startChild(command, env, ctx.cwd));
     try {
       await new Promise<void>((resolve, reject) => {
@@ -161,6 +219,7 @@ function describe(recording: Recording, app: string | undefined, ctx: CliContext
   if (recording.inbound) lines.push(`  inbound   ${recording.inbound.host}:${recording.inbound.port} → ${app}`);
   if (recording.outbound)
     lines.push(`  outbound  ${recording.outbound.host}:${recording.outbound.port} (HTTP proxy, CONNECT, SOCKS4/4a/5)`);
+  if (recording.ca) lines.push(`  tls       intercepted with the CA in ${recording.ca.certPath}`);
   lines.push(`  admin     ${recording.admin.url}  (watch with: tapwire tail --admin ${recording.admin.url})`);
   ctx.stderr.write(`${lines.join('\n')}\n`);
 }

@@ -6,9 +6,13 @@
 import { z } from 'zod';
 
 const port = z.number().int().min(0).max(65535);
-const hostPort = z
+/** The app's address; `https://HOST:PORT` when the app itself serves TLS. */
+const appAddress = z
   .string()
-  .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'must be HOST:PORT, for example localhost:3000');
+  .regex(
+    /^(https?:\/\/)?(\[[0-9a-fA-F:.]+\]|[^:\s/]+):\d{1,5}\/?$/,
+    'must be HOST:PORT or https://HOST:PORT, for example localhost:3000',
+  );
 
 export const proxyTypes = ['dual', 'reverse', 'forward', 'transparent'] as const;
 export const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -16,7 +20,7 @@ export const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 's
 export const recordConfigSchema = z
   .strictObject({
     /** Where inbound traffic goes: the app's own address. */
-    app: hostPort.optional(),
+    app: appAddress.optional(),
     inPort: port.default(4143),
     outPort: port.default(4140),
     adminPort: port.default(4100),
@@ -56,12 +60,31 @@ export const recordConfigSchema = z
       .int()
       .nonnegative()
       .default(1024 * 1024),
+    /** Intercept outbound TLS (CONNECT, SOCKS) with the local CA; false passes it through. */
+    tlsOut: z.boolean().default(true),
+    /** Hosts whose TLS is never intercepted: exact names or `*.example.com`. */
+    tlsPassthrough: z.array(z.string().min(1)).default([]),
+    /** PEM files of extra CAs that verify real upstream servers (private CAs). */
+    upstreamCa: z.array(z.string().min(1)).default([]),
+    /** Accept any upstream certificate. Unsafe: only for tests against self-signed servers. */
+    insecureUpstream: z.boolean().default(false),
+    /** Terminate TLS on the inbound port with the app's own certificate and key (PEM files). */
+    tlsInCert: z.string().min(1).optional(),
+    tlsInKey: z.string().min(1).optional(),
+    /** A directory of .proto files: gRPC messages are decoded to JSON with them. */
+    proto: z.string().min(1).optional(),
+  })
+  .refine((r) => (r.tlsInCert === undefined) === (r.tlsInKey === undefined), {
+    message: 'tlsInCert and tlsInKey go together: give both or neither',
+    path: ['tlsInCert'],
   })
   .prefault({});
 
 export const configSchema = z.strictObject({
   /** The embedded store: a local directory. */
   store: z.string().min(1).default('./.tapwire'),
+  /** The local CA's directory (default ~/.tapwire/ca). */
+  ca: z.string().min(1).optional(),
   logLevel: z.enum(logLevels).default('info'),
   record: recordConfigSchema,
 });
@@ -72,6 +95,7 @@ export type RecordConfig = z.infer<typeof recordConfigSchema>;
 /** Environment variables and the config path each one sets. */
 export const envBindings: Record<string, { path: [string, ...string[]]; type: 'string' | 'number' }> = {
   TAPWIRE_STORE: { path: ['store'], type: 'string' },
+  TAPWIRE_CA: { path: ['ca'], type: 'string' },
   TAPWIRE_LOG_LEVEL: { path: ['logLevel'], type: 'string' },
   TAPWIRE_APP: { path: ['record', 'app'], type: 'string' },
   TAPWIRE_IN_PORT: { path: ['record', 'inPort'], type: 'number' },

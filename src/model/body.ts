@@ -47,19 +47,27 @@ export class BodyCollector {
 /** Text stays readable (utf8) when it is valid UTF-8 without control bytes; anything else is base64. */
 export function encodeBody(bytes: Uint8Array, size: number = bytes.length, contentType?: string): Body {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
-  const truncated = size > bytes.length;
-  // A cut body may end inside a multi-byte character: judge only the complete part.
-  const whole = truncated ? trimPartialUtf8(buf) : buf;
-  // Checks on bytes first (a loop and a native validator), so binary never becomes a string.
-  const text = !hasControlBytes(whole) && isUtf8(whole);
+  const text = bodyText(buf, size);
   const body: Body = {
     encoding: text ? 'utf8' : 'base64',
-    data: text ? whole.toString('utf8') : buf.toString('base64'),
+    data: text ? text.toString('utf8') : buf.toString('base64'),
     size,
-    truncated,
+    truncated: size > bytes.length,
   };
   if (contentType) body.contentType = contentType;
   return body;
+}
+
+/**
+ * The bytes a body keeps as utf8 text (the kept bytes of a body of `size` bytes in all), or
+ * undefined when it is kept as base64. Shared with the capture worker's NDJSON writer, which
+ * copies these bytes straight into the line.
+ */
+export function bodyText(buf: Buffer, size: number): Buffer | undefined {
+  // A cut body may end inside a multi-byte character: judge only the complete part.
+  const whole = size > buf.length ? trimPartialUtf8(buf) : buf;
+  // Checks on bytes first (a loop and a native validator), so binary never becomes a string.
+  return !hasControlBytes(whole) && isUtf8(whole) ? whole : undefined;
 }
 
 export function decodeBody(body: Body | undefined): Buffer {

@@ -19,11 +19,29 @@ export interface TestRecording {
   cleanup(): Promise<void>;
 }
 
-export async function startTestRecording(overrides: Partial<RecordConfig> = {}): Promise<TestRecording> {
+/**
+ * `caDir` turns outbound TLS interception on with the CA in that directory (made if absent);
+ * without it TLS tunnels pass through.
+ */
+export async function startTestRecording(
+  overrides: Partial<RecordConfig> = {},
+  options: { caDir?: string } = {},
+): Promise<TestRecording> {
   const storeDir = mkdtempSync(path.join(os.tmpdir(), 'tapwire-test-'));
-  const config = recordConfigSchema.parse({ inPort: 0, outPort: 0, adminPort: 0, ...overrides });
+  const config = recordConfigSchema.parse({
+    inPort: 0,
+    outPort: 0,
+    adminPort: 0,
+    tlsOut: options.caDir !== undefined,
+    ...overrides,
+  });
   const store = openStore(storeDir);
-  const recording = await startRecording({ config, store, logger: pino({ level: 'silent' }) });
+  const recording = await startRecording({
+    config,
+    store,
+    logger: pino({ level: 'silent' }),
+    ...(options.caDir ? { caDir: options.caDir } : {}),
+  });
   let stopped = false;
   const stop = async () => {
     if (!stopped) {

@@ -9,9 +9,10 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { constants as zc, createGzip, type Gzip } from 'node:zlib';
-import type { Exchange } from '../../model/exchange.ts';
+import type { Direction, Exchange } from '../../model/exchange.ts';
 import { newId } from '../../model/ids.ts';
 import { SNAPSHOT_FORMAT_VERSION, type SnapshotMeta } from '../../model/snapshot.ts';
+import { encodeLines, type LineBatch } from '../ndjson.ts';
 import type { CreateSnapshotOptions, SnapshotWriter } from '../types.ts';
 import { SNAPSHOTS_DIR, segmentName, writeMeta } from './meta.ts';
 
@@ -79,8 +80,13 @@ export class FsSnapshotWriter implements SnapshotWriter {
   }
 
   writeBatch(exchanges: readonly Exchange[]): Promise<void> {
+    return this.writeLines(encodeLines(exchanges));
+  }
+
+  /** Lines already encoded (the capture worker writes them straight from the captured bytes). */
+  writeLines(lines: LineBatch): Promise<void> {
     if (this.closing) return Promise.reject(new Error(`snapshot ${this.id} is closed`));
-    return this.serial(() => this.write(exchanges));
+    return this.serial(() => this.write(lines));
   }
 
   flush(): Promise<void> {
@@ -116,24 +122,25 @@ export class FsSnapshotWriter implements SnapshotWriter {
     return run;
   }
 
-  private async write(exchanges: readonly Exchange[]): Promise<void> {
+  private async write(lines: LineBatch): Promise<void> {
     // One gzip write per batch (or per segment part of it): zlib works in the thread pool,
     // and a round trip per exchange would cap the recorder far below the proxy's rate.
+    const total = lines.ends.length;
     let i = 0;
-    while (i < exchanges.length) {
+    while (i < total) {
       if (this.failure) throw this.failure;
       let seg = this.segment;
       if (!seg || seg.count >= this.segmentExchanges) seg = await this.rotate();
-      const n = Math.min(exchanges.length - i, this.segmentExchanges - seg.count);
-      let text = '';
-      for (const x of exchanges.slice(i, i + n)) {
-        this.account(x);
-        text += JSON.stringify(x) + '\n';
+      const n = Math.min(total - i, this.segmentExchanges - seg.count);
+      for (let j = i; j < i + n; j++) {
+        this.account(lines.directions[j] as Direction, lines.services[j], lines.times[j] as number, lines.ts?.[j]);
       }
+      const start = i === 0 ? 0 : (lines.ends[i - 1] as number);
+      const chunk = lines.bytes.subarray(start, lines.ends[i + n - 1]);
       seg.count += n;
       i += n;
       // Respect gzip's backpressure so a slow disk bounds memory instead of growing it.
-      if (!seg.gzip.write(text)) await this.drained(seg.gzip);
+      if (!seg.gzip.write(chunk)) await this.drained(seg.gzip);
     }
     if (this.failure) throw this.failure;
   }
@@ -154,16 +161,15 @@ export class FsSnapshotWriter implements SnapshotWriter {
     });
   }
 
-  private account(x: Exchange): void {
+  private account(direction: Direction, service: string | undefined, ms: number, ts?: string): void {
     this.dirty = true;
     this.counts.exchanges++;
-    this.counts[x.direction]++;
-    if (x.service) this.services.add(x.service);
-    const ms = Date.parse(x.ts);
+    this.counts[direction]++;
+    if (service) this.services.add(service);
     if (Number.isNaN(ms)) return;
     // Exchanges are written when they end, so start times can arrive out of order.
-    if (!this.first || ms < this.first.ms) this.first = { ms, ts: x.ts };
-    if (!this.last || ms > this.last.ms) this.last = { ms, ts: x.ts };
+    if (!this.first || ms < this.first.ms) this.first = { ms, ts: ts ?? new Date(ms).toISOString() };
+    if (!this.last || ms > this.last.ms) this.last = { ms, ts: ts ?? new Date(ms).toISOString() };
   }
 
   private async rotate(): Promise<OpenSegment> {

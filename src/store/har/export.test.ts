@@ -3,8 +3,9 @@ import { describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { httpExchange, tcpExchange } from '../../../test/helpers/exchanges.ts';
 import { harSchemaErrors } from '../../../test/helpers/har-schema.ts';
-import type { Exchange, HttpExchange } from '../../model/exchange.ts';
-import { exchangesToHar, harJsonChunks } from './export.ts';
+import { encodeBody } from '../../model/body.ts';
+import type { Exchange, HttpExchange, WebsocketMessage } from '../../model/exchange.ts';
+import { exchangesToHar, harJsonChunks, type HarEntryWithWebSocket } from './export.ts';
 import { harToExchanges } from './import.ts';
 
 const html = '<html><body>' + 'hello tapwire '.repeat(40) + '</body></html>';
@@ -106,8 +107,24 @@ function variety(): Exchange[] {
       httpVersion: '1.1',
       headers: [['Upgrade', 'websocket']],
     },
+    messages: wsMessages(),
+    messagesTruncated: true,
   };
   return [httpExchange(0), post, binary, gzipped, truncated, failed, ws];
+}
+
+/** Every kind of WebSocket message, and bodies Chrome's fields cannot hold exactly. */
+function wsMessages(): WebsocketMessage[] {
+  return [
+    { dir: 'c2s', tMs: 1.234567, type: 'text', data: encodeBody(Buffer.from('héllo')) },
+    { dir: 's2c', tMs: 2.5, type: 'binary', data: encodeBody(Buffer.from([0, 1, 2, 255])) },
+    { dir: 's2c', tMs: 3, type: 'binary', data: encodeBody(Buffer.from('looks like text')) },
+    { dir: 'c2s', tMs: 4, type: 'text', data: encodeBody(Buffer.from([0x61, 0x00, 0x62])) },
+    { dir: 'c2s', tMs: 5, type: 'ping', data: encodeBody(Buffer.alloc(0)) },
+    { dir: 's2c', tMs: 6, type: 'pong', data: encodeBody(Buffer.alloc(0)) },
+    { dir: 's2c', tMs: 7, type: 'text', data: encodeBody(Buffer.from('abc'), 4096) },
+    { dir: 'c2s', tMs: 8, type: 'close', data: encodeBody(Buffer.from('bye')), code: 4001, reason: 'bye' },
+  ];
 }
 
 const json = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
@@ -121,6 +138,52 @@ void describe('HAR export', () => {
     const back = harToExchanges(json(har));
     assert.deepEqual(back.skipped, []);
     assert.deepEqual(json(back.exchanges), json(xs));
+  });
+
+  void test("WebSocket messages are written in Chrome's `_webSocketMessages` form and read back", () => {
+    const ws = variety().find((x) => x.protocol === 'websocket');
+    assert.ok(ws);
+    const { har } = exchangesToHar([ws], { creatorVersion: '0.1.0' });
+    const entry = har.log.entries[0] as HarEntryWithWebSocket;
+    const start = Date.parse(ws.ts);
+    assert.deepEqual(
+      entry._webSocketMessages?.map(({ type, time, opcode, data }) => [
+        type,
+        Math.round(time * 1000 - start),
+        opcode,
+        data,
+      ]),
+      [
+        ['send', 1, 1, 'héllo'],
+        ['receive', 3, 2, 'AAEC/w=='],
+        ['receive', 3, 2, Buffer.from('looks like text').toString('base64')],
+        ['send', 4, 1, 'a\u0000b'],
+        ['send', 5, 9, ''],
+        ['receive', 6, 10, ''],
+        ['receive', 7, 1, 'abc'],
+        ['send', 8, 8, 'bye'],
+      ],
+    );
+    // A browser's file has no `_tapwire`: the messages are read from Chrome's fields alone.
+    const plain = json(entry);
+    delete plain._tapwire;
+    for (const m of plain._webSocketMessages ?? []) delete m._tapwire;
+    const [back] = harToExchanges({ log: { entries: [plain] } }).exchanges;
+    assert.equal(back?.protocol, 'websocket');
+    const messages = back?.protocol === 'websocket' ? (back.messages ?? []) : [];
+    assert.deepEqual(
+      messages.map((m) => [m.dir, m.type, m.data.data, Math.round(m.tMs)]),
+      [
+        ['c2s', 'text', 'héllo', 1],
+        ['s2c', 'binary', 'AAEC/w==', 3],
+        ['s2c', 'binary', 'looks like text', 3],
+        ['c2s', 'text', 'YQBi', 4],
+        ['c2s', 'ping', '', 5],
+        ['s2c', 'pong', '', 6],
+        ['s2c', 'text', 'abc', 7],
+        ['c2s', 'close', 'bye', 8],
+      ],
+    );
   });
 
   void test('the export validates against the HAR 1.2 schema', () => {

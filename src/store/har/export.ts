@@ -11,6 +11,7 @@ import type {
   HttpExchange,
   HttpResponse,
   WebsocketExchange,
+  WebsocketMessage,
   GrpcExchange,
 } from '../../model/exchange.ts';
 import { decodeContent, harHttpVersion, headersToHar, queryString, requestCookies, responseCookies } from './fields.ts';
@@ -161,7 +162,76 @@ export function exchangeToHarEntry(x: HttpLike): HarEntry {
   const host = serverIp(x.dst);
   if (host) entry.serverIPAddress = host;
   entry._tapwire = ext;
+  if (x.protocol === 'websocket' && x.messages) {
+    (entry as HarEntryWithWebSocket)._webSocketMessages = webSocketMessages(x);
+    if (x.messagesTruncated) (ext as TapwireWebSocketEntryExtension).messagesTruncated = true;
+  }
   return entry;
+}
+
+/** Chrome DevTools' record of one WebSocket message (`entry._webSocketMessages`). */
+export interface HarWebSocketMessage {
+  type: 'send' | 'receive';
+  /** Seconds since the epoch. */
+  time: number;
+  opcode: number;
+  /** Text as is; binary as base64. */
+  data: string;
+  /** What Chrome's fields cannot hold exactly, for an import to give back the same message. */
+  _tapwire?: TapwireWebSocketMessageExtension;
+}
+
+export interface TapwireWebSocketMessageExtension {
+  tMs: number;
+  encoding: Body['encoding'];
+  size: number;
+  truncated: boolean;
+  /** Only when `data` in Chrome's form does not give the body back exactly. */
+  data?: string;
+  code?: number;
+  reason?: string;
+}
+
+export type HarEntryWithWebSocket = HarEntry & { _webSocketMessages?: HarWebSocketMessage[] };
+export type TapwireWebSocketEntryExtension = TapwireEntryExtension & { messagesTruncated?: boolean };
+
+export const WS_OPCODES: Record<WebsocketMessage['type'], number> = { text: 1, binary: 2, close: 8, ping: 9, pong: 10 };
+
+/** The message's data as Chrome writes it: base64 for binary frames, text for the others. */
+export function chromeWsData(type: WebsocketMessage['type'], body: Body): string {
+  if (type === 'binary') return body.encoding === 'base64' ? body.data : Buffer.from(body.data).toString('base64');
+  return body.encoding === 'utf8' ? body.data : decodeBody(body).toString('utf8');
+}
+
+/** The body a tapwire import reads back from Chrome's data and our extension. */
+export function wsBodyFromChrome(
+  opcode: number,
+  data: string,
+  ext: Omit<TapwireWebSocketMessageExtension, 'tMs'>,
+): Body {
+  if (ext.data !== undefined)
+    return { encoding: ext.encoding, data: ext.data, size: ext.size, truncated: ext.truncated };
+  const bytes = opcode === 2 ? Buffer.from(data, 'base64') : Buffer.from(data, 'utf8');
+  const text = ext.encoding === 'utf8' ? bytes.toString('utf8') : bytes.toString('base64');
+  return { encoding: ext.encoding, data: text, size: ext.size, truncated: ext.truncated };
+}
+
+function webSocketMessages(x: WebsocketExchange): HarWebSocketMessage[] {
+  const start = Date.parse(x.ts);
+  return (x.messages ?? []).map((m) => {
+    const opcode = WS_OPCODES[m.type];
+    const data = chromeWsData(m.type, m.data);
+    const ext: TapwireWebSocketMessageExtension = {
+      tMs: m.tMs,
+      encoding: m.data.encoding,
+      size: m.data.size,
+      truncated: m.data.truncated,
+    };
+    if (wsBodyFromChrome(opcode, data, ext).data !== m.data.data) ext.data = m.data.data;
+    if (m.code !== undefined) ext.code = m.code;
+    if (m.reason !== undefined) ext.reason = m.reason;
+    return { type: m.dir === 'c2s' ? 'send' : 'receive', time: (start + m.tMs) / 1000, opcode, data, _tapwire: ext };
+  });
 }
 
 function harResponse(res: HttpResponse): { response: HarResponse; ext: TapwireMessageExtension } {

@@ -6,7 +6,21 @@
  */
 import { ImportFormatError } from '../../errors.ts';
 import { encodeBody, headerValue } from '../../model/body.ts';
-import type { Body, Direction, Exchange, ExchangeError, HeaderList, HttpResponse } from '../../model/exchange.ts';
+import type {
+  Body,
+  Direction,
+  Exchange,
+  ExchangeError,
+  HeaderList,
+  HttpResponse,
+  WebsocketMessage,
+} from '../../model/exchange.ts';
+import {
+  WS_OPCODES,
+  wsBodyFromChrome,
+  type TapwireWebSocketEntryExtension,
+  type TapwireWebSocketMessageExtension,
+} from './export.ts';
 import { newId } from '../../model/ids.ts';
 import { parseExchange } from '../../model/migrate.ts';
 import { headersFromHar, parseHttpVersion } from './fields.ts';
@@ -135,7 +149,45 @@ function fromExtension(entry: Obj, req: Obj, ext: TapwireEntryExtension): unknow
       str(content?.['text']),
     );
   }
+  if (ext.protocol === 'websocket' && Array.isArray(entry['_webSocketMessages'])) {
+    x['messages'] = webSocketMessages(entry['_webSocketMessages'], Date.parse(ext.ts));
+    if ((ext as TapwireWebSocketEntryExtension).messagesTruncated) x['messagesTruncated'] = true;
+  }
   return x;
+}
+
+const WS_TYPES = new Map(
+  Object.entries(WS_OPCODES).map(([type, opcode]) => [opcode, type as WebsocketMessage['type']]),
+);
+
+/**
+ * Chrome's `_webSocketMessages` (ours carry a `_tapwire` extension that gives back the exact
+ * message); messages with an unknown type or opcode are left out.
+ */
+function webSocketMessages(list: unknown[], startMs: number): WebsocketMessage[] {
+  const out: WebsocketMessage[] = [];
+  for (const item of list) {
+    if (!isObj(item)) continue;
+    const dir = item['type'] === 'send' ? 'c2s' : item['type'] === 'receive' ? 's2c' : undefined;
+    const opcode = num(item['opcode']);
+    const type = opcode === undefined ? undefined : WS_TYPES.get(opcode);
+    if (!dir || !type || opcode === undefined) continue;
+    const data = str(item['data']) ?? '';
+    const ext = isObj(item['_tapwire']) ? (item['_tapwire'] as unknown as TapwireWebSocketMessageExtension) : undefined;
+    if (ext) {
+      const m: WebsocketMessage = { dir, tMs: ext.tMs, type, data: wsBodyFromChrome(opcode, data, ext) };
+      if (ext.code !== undefined) m.code = ext.code;
+      if (ext.reason !== undefined) m.reason = ext.reason;
+      out.push(m);
+      continue;
+    }
+    const time = num(item['time']);
+    const tMs =
+      time === undefined || Number.isNaN(startMs) ? 0 : Math.max(0, Math.round((time * 1000 - startMs) * 1000) / 1000);
+    const bytes = opcode === 2 ? Buffer.from(data, 'base64') : Buffer.from(data, 'utf8');
+    out.push({ dir, tMs, type, data: encodeBody(bytes) });
+  }
+  return out;
 }
 
 function withMessageExt(
@@ -197,6 +249,9 @@ function fromBrowser(entry: Obj, req: Obj, url: URL, ms: number, options: HarImp
   } else {
     // Chrome writes a blocked, cancelled or failed request as status 0 with `_error`.
     x['error'] = failure(str(res?.['_error']));
+  }
+  if (isWebsocket && Array.isArray(entry['_webSocketMessages'])) {
+    x['messages'] = webSocketMessages(entry['_webSocketMessages'], ms);
   }
   const t = exchangeTimings(timings, x['response'] !== undefined);
   if (t) x['timings'] = t;
