@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,7 +13,8 @@ import { freePort } from '../src/demo/free-port.ts';
 import { openStore } from '../src/store/fs/index.ts';
 import type { Exchange, HttpExchange } from '../src/model/exchange.ts';
 import { run, startOrigin, type Origin } from './helpers/peers.ts';
-import { makeOriginPki, startHttpsOrigin } from './helpers/tls-peers.ts';
+import { CATALOG_PROTO, startGrpcServer } from './helpers/grpc-peers.ts';
+import { makeOriginPki, startH2Origin, startHttpsOrigin } from './helpers/tls-peers.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const BIN = path.join(ROOT, 'bin', 'tapwire.js');
@@ -235,6 +236,72 @@ describe('record -- COMMAND', () => {
       );
     } finally {
       await origin.close();
+      pki.cleanup();
+    }
+  });
+
+  it('records HTTPS, HTTP/2 and gRPC calls decrypted and decoded, live in tail, with no code change', async () => {
+    const pki = await makeOriginPki();
+    const leaf = await pki.issue('localhost');
+    const https1 = await startHttpsOrigin(leaf, (req, res) => res.end(`https dep ${req.url}`));
+    const h2 = await startH2Origin(leaf, (stream, headers) => {
+      stream.respond({ ':status': 200 });
+      stream.end(`h2 dep ${String(headers[':path'])}`);
+    });
+    const grpcServer = await startGrpcServer({ tls: leaf });
+    const gate = path.join(store, `go-${Date.now()}`);
+    const script = [
+      `while [ ! -f ${gate} ]; do sleep 0.05; done`,
+      `${process.execPath} ${path.join(ROOT, 'test/fixtures/apps/polyglot_app.mjs')} ${https1.url} localhost:${grpcServer.port} ${CATALOG_PROTO}`,
+      `curl -sS --http2 ${h2.url}/from-curl; echo`,
+    ].join(' && ');
+    try {
+      const tw = startTapwire([
+        ...recordOnFreePorts(),
+        '--proxy-type',
+        'forward',
+        '--name',
+        'polyglot',
+        '--upstream-ca',
+        pki.caFile,
+        '--',
+        'sh',
+        '-c',
+        script,
+      ]);
+      const admin = (await tw.waitFor(/admin\s+http:\/\/127\.0\.0\.1:\d+/)).split(/\s+/).pop() as string;
+      const tail = startTapwire(['tail', '--admin', admin]);
+      await tail.waitFor(/tailing|following/i);
+      writeFileSync(gate, '');
+      assert.equal(await tw.exit, 0, tw.stderr());
+      assert.deepEqual(tw.stdout().trim().split('\n'), [
+        'https dep /from-fetch',
+        'grpc item book-1',
+        'grpc list p0,p1',
+        'h2 dep /from-curl',
+      ]);
+      await tail.exit;
+      const shown = tail.stdout();
+      assert.match(shown, /out GET https:\/\/localhost:\d+\/from-fetch 200 .*\[tls intercepted localhost\]/);
+      assert.match(
+        shown,
+        /out gRPC https:\/\/localhost:\d+\/tapwire\.test\.Catalog\/GetItem grpc-status 0 .* 1↑ 1↓ msgs/,
+      );
+      assert.match(shown, /out gRPC .*\/ListItems grpc-status 0 .* 1↑ 2↓ msgs/);
+      assert.match(shown, /out GET https:\/\/localhost:\d+\/from-curl 200 .* h2 .*\[tls intercepted/);
+      const xs = await readSnapshot(store, 'polyglot');
+      const grpcCalls = xs.filter((x) => x.protocol === 'grpc');
+      assert.equal(grpcCalls.length, 2);
+      const get = grpcCalls.find((x) => x.grpc.method === 'GetItem');
+      assert.equal(get?.grpc.service, 'tapwire.test.Catalog');
+      assert.equal(get?.grpc.status, 0);
+      // The request message decoded without a schema: field 1 is the id string.
+      assert.deepEqual(get?.grpc.messages[0]?.fields?.[0], { n: 1, wire: 'len', as: 'string', value: 'book-1' });
+      const h2x = xs.find((x) => x.protocol === 'http' && x.request.url.endsWith('/from-curl')) as HttpExchange;
+      assert.equal(h2x.request.httpVersion, '2');
+      assert.equal(h2x.response?.body?.data, 'h2 dep /from-curl');
+    } finally {
+      await Promise.all([https1.close(), h2.close(), grpcServer.close()]);
       pki.cleanup();
     }
   });

@@ -208,6 +208,28 @@ describe('outbound TLS interception', () => {
     },
   );
 
+  it(
+    'survives a truncated ClientHello and a TLS record header followed by garbage, and keeps serving',
+    { skip: noCurl },
+    async () => {
+      const xs = await withRec(async (rec) => {
+        // A ClientHello cut after its record header and a few bytes, then the client leaves.
+        const cut = await connectThrough(rec.outPort, `localhost:${origin.port}`);
+        cut.end(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03]));
+        await new Promise((resolve) => cut.once('close', resolve).resume());
+        // A handshake record header whose body is not a ClientHello at all.
+        const bad = await connectThrough(rec.outPort, `localhost:${origin.port}`);
+        bad.end(Buffer.concat([Buffer.from([0x16, 0x03, 0x01, 0x00, 0x10]), Buffer.alloc(16, 0xee)]));
+        await new Promise((resolve) => bad.once('close', resolve).resume());
+        const r = await curl(['-x', rec.outProxy, '--cacert', rec.recording.ca?.certPath ?? '', `${origin.url}/after`]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, /secret GET \/after/);
+      });
+      assert.equal(httpExchanges(xs).length, 1);
+      assert.equal(tcpExchanges(xs).length, 2, 'the two broken tunnels are recorded as TCP');
+    },
+  );
+
   it('Node https through CONNECT with the CA as its only trust, several requests on one connection', async () => {
     const xs = await withRec(async (rec) => {
       const ca = rec.recording.ca?.certPem ?? '';
