@@ -164,6 +164,30 @@ describe('issueLeafPem', () => {
 });
 
 describe('LeafCache with real TLS peers', () => {
+  test('hosts served from ready-made contexts present their own certificate and the chain', async () => {
+    const leaves = new LeafCache(ca);
+    const server = await serve({ SNICallback: leaves.sniCallback });
+    try {
+      for (const host of ['one.test', 'two.test', 'three.test', 'four.test', 'five.test', 'six.test']) {
+        // Time between hosts lets the cache get key-loaded contexts ready, as in real traffic.
+        await new Promise((resolve) => setImmediate(resolve));
+        assert.match(await nodeClient(server.port, host, host), new RegExp(`^ok CN=${host}`));
+      }
+      const chain = await runClosed('openssl', [
+        's_client',
+        '-connect',
+        `127.0.0.1:${server.port}`,
+        '-servername',
+        'six.test',
+        '-showcerts',
+      ]);
+      assert.equal(chain.match(/-----BEGIN CERTIFICATE-----/g)?.length, 2, 'leaf and CA are sent');
+      assert.ok(leaves.stats.readyContexts >= 4, `ready contexts used: ${JSON.stringify(leaves.stats)}`);
+    } finally {
+      await server.close();
+    }
+  });
+
   test('Node, curl and Python trust a leaf per SNI name, and reject it for another host', async () => {
     const leaves = new LeafCache(ca);
     const server = await serve({ SNICallback: leaves.sniCallback });
@@ -279,7 +303,10 @@ describe('LeafCache bookkeeping', () => {
     assert.equal(await leaves.contextFor('a.test'), a); // a is now the most recent
     await leaves.contextFor('d.test'); // evicts b
     assert.equal(leaves.size, 3);
-    assert.deepEqual({ ...leaves.stats }, { size: 3, issued: 4, evicted: 1, renewed: 0 });
+    assert.deepEqual(
+      { ...leaves.stats, readyContexts: 0 },
+      { size: 3, issued: 4, evicted: 1, renewed: 0, readyContexts: 0 },
+    );
     assert.equal(await leaves.contextFor('a.test'), a);
     await leaves.contextFor('b.test'); // signed again, evicts c
     assert.equal(leaves.stats.issued, 5);

@@ -40,6 +40,8 @@ export interface LeafCacheStats {
   evicted: number;
   /** Entries signed again because they were close to expiry. */
   renewed: number;
+  /** Leaves served from a context made ahead of time (the fast path). */
+  readyContexts: number;
 }
 
 interface LeafKey {
@@ -56,13 +58,16 @@ interface Entry {
   renewAt?: number;
 }
 
+/** Key-loaded contexts kept ready for new hosts. */
+const SPARE_CONTEXTS = 4;
+
 export class LeafCache {
   readonly max: number;
   readonly validityDays: number;
   private readonly now: () => number;
   private readonly entries = new Map<string, Entry>();
   private template: Promise<LeafTemplate & { keyPem: string }> | undefined;
-  private counters = { issued: 0, evicted: 0, renewed: 0 };
+  private counters = { issued: 0, evicted: 0, renewed: 0, readyContexts: 0 };
 
   constructor(
     readonly ca: LocalCa,
@@ -123,6 +128,52 @@ export class LeafCache {
     return { size: this.entries.size, ...this.counters };
   }
 
+  /**
+   * A SecureContext for the shared leaf key and this chain. Most of tls.createSecureContext's
+   * cost (several ms on OpenSSL 3.0: SSL_CTX_new and decoding the key) does not depend on the
+   * host, so contexts holding only the key are made ahead of time, off the handshake's path, and
+   * a new host only adds its certificate chain (~0.5 ms). Node has no public call to set a
+   * certificate on an existing context; where the internal one is missing, the full path runs.
+   */
+  private contextWith(keyPem: string, chainPem: string): tls.SecureContext {
+    const ready = this.spare.pop();
+    this.refillSpares(keyPem);
+    const native = (ready as { context?: { setCert?: (pem: string) => void } } | undefined)?.context;
+    if (ready && typeof native?.setCert === 'function') {
+      try {
+        native.setCert(chainPem);
+        this.counters.readyContexts++;
+        return ready;
+      } catch {
+        // fall through to the public path
+      }
+    }
+    return tls.createSecureContext({ key: keyPem, cert: chainPem });
+  }
+
+  /** Contexts with the leaf key loaded, waiting for a host (a few: bursts of new hosts are rare). */
+  private readonly spare: tls.SecureContext[] = [];
+  private refilling = false;
+
+  private refillSpares(keyPem: string): void {
+    if (this.refilling) return;
+    this.refilling = true;
+    const step = () => {
+      if (this.spare.length >= SPARE_CONTEXTS) {
+        this.refilling = false;
+        return;
+      }
+      try {
+        this.spare.push(tls.createSecureContext({ key: keyPem }));
+      } catch {
+        this.refilling = false;
+        return;
+      }
+      setImmediate(step).unref();
+    };
+    setImmediate(step).unref();
+  }
+
   private async issue(host: string): Promise<{ context: tls.SecureContext; renewAt: number }> {
     this.template ??= generateLeafKey().then((key) => ({ ...leafTemplate(this.ca, key), keyPem: key.keyPem }));
     // A key generation that failed is retried by the next call rather than cached.
@@ -135,10 +186,7 @@ export class LeafCache {
     this.counters.issued++;
     // The chain is leaf + CA: a client that has the CA as an anchor needs only the leaf, but
     // some (Java, older OpenSSL with partial-chain quirks) build paths better when it is sent.
-    const context = tls.createSecureContext({
-      key: template.keyPem,
-      cert: toPem(cert.der, 'CERTIFICATE') + this.ca.certPem,
-    });
+    const context = this.contextWith(template.keyPem, toPem(cert.der, 'CERTIFICATE') + this.ca.certPem);
     // Renew when a quarter of the validity is left: a long-lived proxy must never present an
     // expired leaf, and connections opened near the end can last a while.
     return { context, renewAt: cert.notAfter - (cert.notAfter - now) / 4 };
