@@ -24,8 +24,8 @@ export interface InboundTlsOptions {
   appTls: boolean;
   /** The certificate clients see: the app's own. */
   serverContext: tls.SecureContext;
-  /** CAs that verify the app's certificate when it serves TLS. */
-  appCa: string[];
+  /** Verifies the app's certificate when it serves TLS (built once, not per connection). */
+  appContext: tls.SecureContext;
   insecureApp: boolean;
   exchange: ExchangeContext;
   tcpCap: number;
@@ -33,7 +33,7 @@ export interface InboundTlsOptions {
 
 /** Opens a connection to the app as the inbound side needs it (TLS when the app serves TLS). */
 export function appConnector(
-  opts: Pick<InboundTlsOptions, 'app' | 'appTls' | 'appCa' | 'insecureApp'>,
+  opts: Pick<InboundTlsOptions, 'app' | 'appTls' | 'appContext' | 'insecureApp'>,
   timeoutMs: number,
   alpn?: string[],
 ): (target: Target) => net.Socket {
@@ -43,7 +43,7 @@ export function appConnector(
       host: target.host,
       port: target.port,
       ...(net.isIP(target.host) ? {} : { servername: target.host }),
-      ca: opts.appCa,
+      secureContext: opts.appContext,
       rejectUnauthorized: !opts.insecureApp,
       timeout: timeoutMs,
       ...(alpn ? { ALPNProtocols: alpn } : {}),

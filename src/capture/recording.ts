@@ -88,7 +88,7 @@ export async function startRecording(options: RecordingOptions): Promise<Recordi
     interception = {
       leaves: new LeafCache(ca),
       policy: new TlsPolicy(config.tlsPassthrough),
-      upstreamCa: upstreamTrust(config.upstreamCa),
+      upstreamContext: tls.createSecureContext({ ca: upstreamTrust(config.upstreamCa) }),
       insecureUpstream: config.insecureUpstream,
       notice: (message) => feed.publish({ type: 'notice', level: 'warn', message, time: new Date().toISOString() }),
     };
@@ -229,7 +229,7 @@ export async function startRecording(options: RecordingOptions): Promise<Recordi
  */
 function loadInboundTls(
   config: Readonly<RecordConfig>,
-): { serverContext: tls.SecureContext | undefined; appCa: string[]; insecureApp: boolean } | undefined {
+): { serverContext: tls.SecureContext | undefined; appContext: tls.SecureContext; insecureApp: boolean } | undefined {
   const appTls = config.app !== undefined && /^https:/.test(config.app);
   if (!config.tlsInCert || !config.tlsInKey) {
     if (!appTls) return undefined;
@@ -259,7 +259,7 @@ function loadInboundTls(
   return {
     // Without --tls-in-cert the inbound port stays plaintext and only the app side is TLS.
     serverContext,
-    appCa: [...upstreamTrust(config.upstreamCa), ...(cert ? [cert] : [])],
+    appContext: tls.createSecureContext({ ca: [...upstreamTrust(config.upstreamCa), ...(cert ? [cert] : [])] }),
     insecureApp: config.insecureUpstream,
   };
 }

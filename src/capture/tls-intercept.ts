@@ -29,8 +29,11 @@ import { formatTarget, type Target } from './upstream.ts';
 export interface TlsInterception {
   leaves: LeafCache;
   policy: TlsPolicy;
-  /** CAs that verify real servers (system CAs plus --upstream-ca). */
-  upstreamCa: string[];
+  /**
+   * Verifies real servers (system CAs plus --upstream-ca). Built once: parsing the CA list for
+   * every connection cost tens of ms of CPU per handshake.
+   */
+  upstreamContext: tls.SecureContext;
   /** --insecure-upstream: accept any upstream certificate (unsafe; for tests against self-signed servers). */
   insecureUpstream: boolean;
   /** Something the user should see in `tapwire tail` (a host switched to passthrough). */
@@ -62,16 +65,17 @@ export function interceptTls(
   next: ContinueTunnel,
 ): void {
   const { hello, target } = opts;
+  const sni = serverName(hello.sni);
   const startWall = Date.now();
   const startMono = performance.now();
   const src = `${client.remoteAddress ?? '?'}:${client.remotePort ?? 0}`;
   const dst = formatTarget(target);
-  const host = hello.sni ?? target.host;
+  const host = sni ?? target.host;
   const offered = hello.alpn;
   const leaf = opts.tls.leaves.contextFor(host);
   leaf.catch(() => undefined); // handled where it is awaited; never an unhandled rejection
 
-  const upOptions = upstreamTlsOptions(target, hello.sni, opts.tls, deps.connectTimeoutMs);
+  const upOptions = upstreamTlsOptions(target, sni, opts.tls, deps.connectTimeoutMs);
   const upTls = tls.connect({ ...upOptions, socket: upstream, ...(offered ? { ALPNProtocols: offered } : {}) });
   const upTimer = setTimeout(
     () => upTls.destroy(Object.assign(new Error('TLS handshake timed out'), { code: 'ETIMEDOUT' })),
@@ -136,7 +140,9 @@ export function interceptTls(
       if (secure) return;
       upTls.destroy();
       const code = (err as NodeJS.ErrnoException).code ?? '';
-      const refused = /ALERT|ECONNRESET/.test(code);
+      // Only an alert is a refusal: a client that merely drops the connection mid-handshake
+      // (a load tool, a timeout) must not switch its host to passthrough for good.
+      const refused = code.includes('ALERT');
       if (refused) {
         const detail = `${err.message}${code ? ` (${code})` : ''}`;
         opts.tls.policy.learnRejected(host, detail);
@@ -165,7 +171,7 @@ export function interceptTls(
       const info = baseInfo(alpn, clientTls.getProtocol());
       const reconnect = (t: Target) =>
         tls.connect({
-          ...upstreamTlsOptions(t, hello.sni, opts.tls, deps.connectTimeoutMs),
+          ...upstreamTlsOptions(t, sni, opts.tls, deps.connectTimeoutMs),
           host: t.host,
           port: t.port,
           ...(alpn ? { ALPNProtocols: [alpn] } : {}),
@@ -173,6 +179,16 @@ export function interceptTls(
       next(clientTls, upTls, { ...opts.exchange, scheme: 'https', tls: info }, reconnect);
     });
   };
+}
+
+/**
+ * The server name to use: the SNI as sent, without a `:port` some clients wrongly append
+ * (a port is not part of a host_name, RFC 6066 §3).
+ */
+function serverName(sni: string | undefined): string | undefined {
+  if (!sni) return undefined;
+  const m = /^([^:]+):\d+$/.exec(sni);
+  return m ? m[1] : sni;
 }
 
 /** Options for a TLS connection to the real server: verified unless --insecure-upstream. */
@@ -186,7 +202,7 @@ function upstreamTlsOptions(
   const identity = sni ?? target.host;
   return {
     ...(sni && !net.isIP(sni) ? { servername: sni } : {}),
-    ca: policy.upstreamCa,
+    secureContext: policy.upstreamContext,
     rejectUnauthorized: !policy.insecureUpstream,
     checkServerIdentity: (_name, cert) => tls.checkServerIdentity(identity, cert),
     timeout: timeoutMs,
