@@ -25,11 +25,7 @@ try {
       void p.then(reply, (err: Error) => reply({ seq: msg.seq, type: 'error', message: err.message }));
     switch (msg.type) {
       case 'batch':
-        done(
-          sink
-            .write(msg.batch, msg.wantExchanges)
-            .then((result) => ({ seq: msg.seq, type: 'written', result })),
-        );
+        done(sink.write(msg.batch, msg.wantExchanges).then((result) => ({ seq: msg.seq, type: 'written', result })));
         break;
       case 'flush':
         done(sink.flush().then(() => ({ seq: msg.seq, type: 'flushed' })));

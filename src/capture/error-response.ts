@@ -28,6 +28,8 @@ export const proxyErrorCodes = [
   'TW_NOT_A_PROXY_REQUEST',
   'TW_SCHEME_UNSUPPORTED',
   'TW_PLAINTEXT_ON_TLS_PORT',
+  'TW_MOCK_PROTOCOL_UNSUPPORTED',
+  'TW_MOCK_INTERNAL',
 ] as const;
 export type ProxyErrorCode = (typeof proxyErrorCodes)[number];
 

@@ -46,7 +46,10 @@ const cases: Case[] = [
     reqTrailers: [['X-Sum', '12']],
     res: 'HTTP/1.1 201 Created\r\ntransfer-encoding: chunked\r\n\r\n',
     resBody: [Buffer.from('ok\n'), Buffer.from('déjà vu ✓\n')],
-    resTrailers: [['Server-Timing', 'db;dur=5'], ['X-Empty', '']],
+    resTrailers: [
+      ['Server-Timing', 'db;dur=5'],
+      ['X-Empty', ''],
+    ],
   },
   {
     name: 'binary bodies, obs-text and odd characters in headers',
@@ -101,7 +104,13 @@ const cases: Case[] = [
 
 function flight(c: Case, i: number): InFlight {
   const reqRaw = typeof c.req === 'string' ? Buffer.from(c.req) : c.req;
-  const f = new InFlight(parseRawHead('request', reqRaw), `http://a.test/${i}?"é"`, { host: 'a.test', port: 80 }, '127.0.0.1:5000', c.ctx ?? ctx);
+  const f = new InFlight(
+    parseRawHead('request', reqRaw),
+    `http://a.test/${i}?"é"`,
+    { host: 'a.test', port: 80 },
+    '127.0.0.1:5000',
+    c.ctx ?? ctx,
+  );
   for (const chunk of c.reqBody ?? []) f.reqBody.add(chunk);
   if (c.reqTrailers) f.reqTrailers = c.reqTrailers;
   if (c.connectMs !== undefined) f.connectMs = c.connectMs;

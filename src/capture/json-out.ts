@@ -35,8 +35,17 @@ export class JsonOut {
 
   /** Text known to be plain ASCII that needs no escaping (punctuation, keys, numbers). */
   ascii(text: string): void {
-    this.room(text.length);
-    this.at += this.buf.write(text, this.at, 'latin1');
+    const n = text.length;
+    this.room(n);
+    if (n > 64) {
+      this.at += this.buf.write(text, this.at, 'latin1');
+      return;
+    }
+    // Short pieces (most of a line): a loop beats Buffer#write's per-call overhead.
+    const b = this.buf;
+    const at = this.at;
+    for (let i = 0; i < n; i++) b[at + i] = text.charCodeAt(i);
+    this.at = at + n;
   }
 
   /** Any text, as UTF-8, as it is (already JSON). */
@@ -56,18 +65,22 @@ export class JsonOut {
 
   /** A JSON string literal for a JS string. */
   string(text: string): void {
-    for (let i = 0; i < text.length; i++) {
+    const n = text.length;
+    this.room(n + 2);
+    const b = this.buf;
+    const at = this.at + 1;
+    // Copied as it is checked; anything to escape (or beyond ASCII) goes through JSON.stringify.
+    for (let i = 0; i < n; i++) {
       const c = text.charCodeAt(i);
       if (c >= 0x80 || NEEDS_ESCAPE[c] === 1) {
         this.raw(JSON.stringify(text));
         return;
       }
+      b[at + i] = c;
     }
-    this.room(text.length + 2);
-    const b = this.buf;
-    b[this.at++] = 0x22;
-    this.at += b.write(text, this.at, 'latin1');
-    b[this.at++] = 0x22;
+    b[at - 1] = 0x22;
+    b[at + n] = 0x22;
+    this.at = at + n + 1;
   }
 
   /** A JSON string literal for src[start, end) read as latin1 (each byte one character). */

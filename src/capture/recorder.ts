@@ -38,7 +38,12 @@ export interface RecorderOptions {
 }
 
 export class Recorder {
-  private queue: RecordItem[] = [];
+  /**
+   * The queue: records are packed as they arrive, so that what waits is bytes and a row of
+   * numbers, not the InFlight with its parsed heads (which would live long enough to be
+   * promoted to the old generation, and cost several times the memory).
+   */
+  private batch = new BatchPacker();
   private draining = false;
   private closed = false;
   private readonly queueSize: number;
@@ -69,14 +74,21 @@ export class Recorder {
   /** Never blocks, never throws: false when the exchange had to be dropped. */
   record(item: RecordItem): boolean {
     const bytes = typeof item === 'function' ? 0 : item.heldBytes;
-    if (this.closed || this.queue.length >= this.queueSize || this.queuedBytes + bytes > this.queueBytes) {
+    if (this.closed || this.batch.size >= this.queueSize || this.queuedBytes + bytes > this.queueBytes) {
       this.drop(this.closed ? 'closed' : 'queue_full', 1);
       return false;
     }
-    this.queue.push(item);
+    try {
+      this.batch.add(typeof item === 'function' ? { t: 'built', exchange: item() } : item.pack(this.batch.packer));
+    } catch (err) {
+      this.options.logger?.error({ err }, 'could not build an exchange record');
+      this.drop('build_error', 1);
+      return false;
+    }
     this.queuedBytes += bytes;
+    this.options.metrics.queueDepth.set(this.batch.size);
     if (!this.draining) this.startDrain();
-    else if (this.queue.length >= this.batchSize) this.hurry();
+    else if (this.batch.size >= this.batchSize) this.hurry();
     return true;
   }
 
@@ -99,7 +111,7 @@ export class Recorder {
 
   /** Waits for the batch to fill up, at most batchDelayMs; at least until the next turn. */
   private collect(): Promise<void> {
-    if (this.queue.length >= this.batchSize || this.urgent > 0) {
+    if (this.batch.size >= this.batchSize || this.urgent > 0) {
       // setImmediate: let the proxy finish forwarding what is in hand before packing records.
       return new Promise((resolve) => setImmediate(resolve));
     }
@@ -120,21 +132,13 @@ export class Recorder {
 
   private async drain(): Promise<void> {
     const { metrics, feed, sink } = this.options;
-    while (this.queue.length > 0) {
+    while (this.batch.size > 0) {
       await this.collect();
       this.wakePause = undefined;
-      const items = this.queue.splice(0, this.batchSize);
-      for (const item of items) if (typeof item !== 'function') this.queuedBytes -= item.heldBytes;
-      metrics.queueDepth.set(this.queue.length);
-      const packer = new BatchPacker(items.length);
-      for (const item of items) {
-        try {
-          packer.add(typeof item === 'function' ? { t: 'built', exchange: item() } : item.pack(packer.packer));
-        } catch (err) {
-          this.options.logger?.error({ err }, 'could not build an exchange record');
-          this.drop('build_error', 1);
-        }
-      }
+      const packer = this.batch;
+      this.batch = new BatchPacker();
+      this.queuedBytes = 0;
+      metrics.queueDepth.set(0);
       const { batch, transfer } = packer.finish();
       try {
         const result = await sink.write(batch, feed?.hasSubscribers ?? false, transfer);

@@ -7,6 +7,7 @@ import { ExitCode, isTapwireError } from '../errors.ts';
 import { registerCerts } from './certs.ts';
 import { processContext, type CliContext } from './context.ts';
 import { registerDemo } from './demo.ts';
+import { registerMock } from './mock.ts';
 import { registerRecord } from './record.ts';
 import { registerSnapshot } from './snapshot.ts';
 import { registerTail } from './tail.ts';
@@ -41,6 +42,7 @@ export function buildProgram(ctx: CliContext): Command {
         'Exit codes: 0 ok, 1 error, 2 usage, 3 goals missed.',
     );
   registerRecord(program, ctx);
+  registerMock(program, ctx);
   registerSnapshot(program, ctx);
   registerTail(program, ctx);
   registerCerts(program, ctx);

@@ -1,14 +1,13 @@
 /** `tapwire record`: put the capture proxy around an app and write its traffic to a snapshot. */
-import { spawn, type ChildProcess } from 'node:child_process';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { childProxyEnv } from '../capture/child-env.ts';
 import { startRecording, type Recording } from '../capture/recording.ts';
 import { proxyTypes } from '../config/schema.ts';
-import { CommandStartError } from '../errors.ts';
 import { defaultCaDir } from '../protocols/tls/ca.ts';
 import { trustEnv, writeTrustBundle } from '../protocols/tls/trust.ts';
 import { openStore } from '../store/fs/index.ts';
+import { startApp, waitForAppOrStop, type AppProcess } from './app-process.ts';
 import type { CliContext } from './context.ts';
 import { globalFlags, parseCount, parsePort } from './options.ts';
 
@@ -155,8 +154,7 @@ async function runRecord(command: string[], flags: RecordFlags, cmd: Command, ct
   });
   describe(recording, rec.app, ctx);
 
-  let child: ChildProcess | undefined;
-  let childExit: Promise<number> | undefined;
+  let app: AppProcess | undefined;
   if (command.length > 0) {
     if (!recording.outbound) {
       ctx.stderr.write(
@@ -166,45 +164,10 @@ async function runRecord(command: string[], flags: RecordFlags, cmd: Command, ct
     let env = recording.outbound ? childProxyEnv(ctx.env, recording.outbound.host, recording.outbound.port) : ctx.env;
     // The app trusts the interception CA with no change: each runtime reads its own variable.
     if (recording.ca) env = { ...env, ...trustEnv(recording.ca, await writeTrustBundle(recording.ca)) };
-    ({ child, exit: childExit } = startChild(command, env, ctx.cwd));
-    try {
-      await new Promise<void>((resolve, reject) => {
-        child?.once('spawn', resolve);
-        child?.once('error', reject);
-      });
-    } catch (err) {
-      await recording.stop(0);
-      throw new CommandStartError(`cannot start "${command.join(' ')}": ${(err as Error).message}`, {
-        hint: 'check that the command exists and is on PATH; put it after --, e.g. tapwire record -- npm start',
-      });
-    }
+    app = await startApp(command, env, ctx, () => recording.stop(0), 'tapwire record -- npm start');
   }
 
-  let off: () => void = () => undefined;
-  const stopSignal = new Promise<string>((resolve) => {
-    off = ctx.onStop((signal) => {
-      off();
-      resolve(signal);
-    });
-  });
-  let code = 0;
-  if (child && childExit) {
-    const first = await Promise.race([childExit.then((c) => ({ exit: c })), stopSignal.then((s) => ({ signal: s }))]);
-    if ('signal' in first) {
-      ctx.stderr.write(`\ntapwire: ${first.signal}: stopping ${command[0]}…\n`);
-      child.kill(first.signal as NodeJS.Signals);
-      const killTimer = setTimeout(() => child?.kill('SIGKILL'), 5000);
-      code = await childExit;
-      clearTimeout(killTimer);
-    } else {
-      code = first.exit;
-      ctx.stderr.write(`tapwire: ${command[0]} exited with code ${code}\n`);
-    }
-  } else {
-    const signal = await stopSignal;
-    ctx.stderr.write(`\ntapwire: ${signal}: stopping…\n`);
-  }
-  off(); // the signal handlers go once stopping starts (a second Ctrl-C then ends the process)
+  const code = await waitForAppOrStop(ctx, app, command[0] ?? 'the app');
   const meta = await recording.stop();
   ctx.stderr.write(
     `tapwire: recorded ${meta.counts.exchanges} exchanges (${meta.counts.inbound} in, ${meta.counts.outbound} out` +
@@ -222,22 +185,4 @@ function describe(recording: Recording, app: string | undefined, ctx: CliContext
   if (recording.ca) lines.push(`  tls       intercepted with the CA in ${recording.ca.certPath}`);
   lines.push(`  admin     ${recording.admin.url}  (watch with: tapwire tail --admin ${recording.admin.url})`);
   ctx.stderr.write(`${lines.join('\n')}\n`);
-}
-
-function startChild(
-  command: string[],
-  env: NodeJS.ProcessEnv,
-  cwd: string,
-): { child: ChildProcess; exit: Promise<number> } {
-  const [file, ...args] = command as [string, ...string[]];
-  const child = spawn(file, args, { env, cwd, stdio: 'inherit' });
-  const exit = new Promise<number>((resolve) => {
-    child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 + signalNumber(signal) : 1)));
-    child.once('error', () => resolve(127));
-  });
-  return { child, exit };
-}
-
-function signalNumber(signal: NodeJS.Signals): number {
-  return signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : signal === 'SIGKILL' ? 9 : 1;
 }

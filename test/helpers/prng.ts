@@ -1,11 +1,2 @@
-/** A seeded PRNG for fuzz and split-point tests (mulberry32: small, fast, reproducible). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG for fuzz and split-point tests: the same mulberry32 the mock's fault dice use. */
+export { mulberry32 } from '../../src/mock/faults.ts';
