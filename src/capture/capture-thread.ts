@@ -4,7 +4,9 @@
  * is answered with the same `seq`.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { openStore } from '../store/fs/index.ts';
+// The writer alone, not the whole store: reading brings the zod schemas, ~13 MB this thread
+// never needs.
+import { createSnapshotWriter } from '../store/fs/writer.ts';
 import type { CreateSnapshotOptions } from '../store/types.ts';
 import { InThreadSink } from './batch-sink.ts';
 import type { WorkerReply, WorkerRequest } from './worker-sink.ts';
@@ -16,7 +18,7 @@ const { storeDir, options } = workerData as { storeDir: string; options: CreateS
 const reply = (message: WorkerReply) => port.postMessage(message);
 
 try {
-  const writer = await openStore(storeDir).create(options);
+  const writer = await createSnapshotWriter(storeDir, options);
   const sink = new InThreadSink(writer);
   reply({ seq: 0, type: 'ready', id: writer.id, dir: writer.dir });
   port.on('message', (msg: WorkerRequest) => {

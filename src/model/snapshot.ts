@@ -1,7 +1,8 @@
 /** snapshot.json: what a snapshot directory holds, written at start and rewritten at close. */
 import { z } from 'zod';
+import { SNAPSHOT_FORMAT_VERSION } from './snapshot-version.ts';
 
-export const SNAPSHOT_FORMAT_VERSION = 1;
+export { SNAPSHOT_FORMAT_VERSION };
 
 export const snapshotMetaSchema = z.object({
   formatVersion: z.literal(SNAPSHOT_FORMAT_VERSION),

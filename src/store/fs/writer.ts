@@ -11,10 +11,11 @@ import { finished } from 'node:stream/promises';
 import { constants as zc, createGzip, type Gzip } from 'node:zlib';
 import type { Direction, Exchange } from '../../model/exchange.ts';
 import { newId } from '../../model/ids.ts';
-import { SNAPSHOT_FORMAT_VERSION, type SnapshotMeta } from '../../model/snapshot.ts';
-import { encodeLines, type LineBatch } from '../ndjson.ts';
+import type { SnapshotMeta } from '../../model/snapshot.ts';
+import { SNAPSHOT_FORMAT_VERSION } from '../../model/snapshot-version.ts';
+import { encodeLines, type LineBatch } from '../ndjson-encode.ts';
 import type { CreateSnapshotOptions, SnapshotWriter } from '../types.ts';
-import { SNAPSHOTS_DIR, segmentName, writeMeta } from './meta.ts';
+import { SNAPSHOTS_DIR, segmentName, writeMeta } from './layout.ts';
 
 export const DEFAULT_SEGMENT_EXCHANGES = 10_000;
 
