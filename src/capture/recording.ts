@@ -23,7 +23,7 @@ import { FsStore } from '../store/fs/index.ts';
 import { parseAppAddress } from './upstream.ts';
 import { loadOrInitCa, type LocalCa } from '../protocols/tls/ca.ts';
 import { LeafCache } from '../protocols/tls/leaf-cache.ts';
-import { ProtoRegistry } from '../protocols/grpc/index.ts';
+import type { ProtoRegistry } from '../protocols/grpc/index.ts';
 import { upstreamTrust } from '../protocols/tls/trust.ts';
 import type { TlsInterception } from './tls-intercept.ts';
 import { appConnector, type InboundTlsOptions } from './inbound-tls.ts';
@@ -75,7 +75,10 @@ export async function startRecording(options: RecordingOptions): Promise<Recordi
   }
 
   const inboundTls = wantsInbound ? loadInboundTls(config) : undefined;
-  const protos = config.proto ? await ProtoRegistry.load(config.proto) : undefined;
+  // protobufjs (~10 MB) is loaded only when .proto files are given.
+  const protos: ProtoRegistry | undefined = config.proto
+    ? await (await import('../protocols/grpc/proto-registry.ts')).ProtoRegistry.load(config.proto)
+    : undefined;
   const metrics = createCaptureMetrics();
   const feed = new LiveFeed({ dropCounter: metrics.feedDropped, subscriberGauge: metrics.feedSubscribers });
   // The CA and upstream trust are read before anything listens: a broken CA or a missing

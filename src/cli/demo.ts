@@ -1,6 +1,5 @@
 /** `tapwire demo`: a complete recording of a bundled sample, on loopback, in a few seconds. */
 import type { Command } from 'commander';
-import { runDemo } from '../demo/run-demo.ts';
 import { summarize } from '../model/summary.ts';
 import { openStore } from '../store/fs/index.ts';
 import type { CliContext } from './context.ts';
@@ -21,7 +20,7 @@ export function registerDemo(program: Command, ctx: CliContext): void {
       const config = ctx.config(global.flags, global.configFile);
       const say = (line: string) => ctx.stdout.write(`${line}\n`);
       say('tapwire demo: record a real app and its dependency, on loopback\n');
-      const { meta, exchanges } = await runDemo({
+      const { meta, exchanges } = await (await import('../demo/run-demo.ts')).runDemo({
         store: openStore(config.store),
         logger: ctx.logger(config.logLevel === 'info' ? 'warn' : config.logLevel),
         say,

@@ -4,7 +4,7 @@ import { childProxyEnv } from '../capture/child-env.ts';
 import { UsageError } from '../errors.ts';
 import { parseLatency } from '../mock/latency.ts';
 import type { StatsSnapshot } from '../mock/match-stats.ts';
-import { startResponder, type MapSpec, type Responder } from '../mock/responder.ts';
+import type { MapSpec, Responder } from '../mock/responder.ts';
 import { defaultCaDir } from '../protocols/tls/ca.ts';
 import { trustEnv, writeTrustBundle } from '../protocols/tls/trust.ts';
 import { openStore } from '../store/fs/index.ts';
@@ -126,7 +126,7 @@ async function runMock(args: string[], flags: MockFlags, cmd: Command, ctx: CliC
   const globalConfig = afterMock ? ctx.env['TAPWIRE_CONFIG'] : (parentOpts.config ?? ctx.env['TAPWIRE_CONFIG']);
   const config = ctx.config({ store: parentOpts.store, logLevel: parentOpts.logLevel, ca: flags.ca }, globalConfig);
   const logger = ctx.logger(config.logLevel);
-  const responder = await startResponder({
+  const responder = await (await import('../mock/responder.ts')).startResponder({
     snapshots: refs,
     store: openStore(config.store, { cwd: ctx.cwd }),
     cwd: ctx.cwd,
