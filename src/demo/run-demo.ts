@@ -49,6 +49,8 @@ export async function runDemo({ store, logger, say }: DemoOptions): Promise<Demo
     outPort: 0,
     adminPort: 0,
     service: 'shop',
+    // The bundled dependency speaks plain HTTP: no CA is needed (nor made in the user's home).
+    tlsOut: false,
     name: `demo-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`,
   });
   const recording = await startRecording({ config, store, logger });
