@@ -4,7 +4,7 @@
 set -u -o pipefail
 dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 rc=0
-for b in http1-reverse tls-intercept; do
+for b in http1-reverse tls-intercept mock-endpoints; do
   echo "== $b" >&2
   bash "$dir/$b.sh" "$@" || rc=$?
 done

@@ -53,6 +53,8 @@ export class InFlight implements Recordable {
     readonly target: Target,
     readonly src: string,
     private readonly ctx: ExchangeContext,
+    /** formatTarget(target), when the caller has it already. */
+    readonly dst: string = formatTarget(target),
   ) {
     this.reqBody = new BodyCollector(ctx.bodyCap);
   }
@@ -86,7 +88,7 @@ export class InFlight implements Recordable {
       startWall: this.startWall,
       durationMs: (this.endMono || performance.now()) - this.startMono,
       src: this.src,
-      dst: formatTarget(this.target),
+      dst: this.dst,
       url: this.url,
       reqHead: packer.add(this.head.raw),
       reqSize: this.reqBody.size,
@@ -169,10 +171,32 @@ export function roundMs(ms: number): number {
 
 /** The URL a request was for: absolute-form as is, otherwise from Host (or the upstream). */
 export function requestUrl(head: Http1Head, target: Target, scheme: string): string {
-  if (/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(head.target)) return head.target;
-  const host = headerValue(head.headers, 'host') || formatTarget(target);
-  const path = head.target.startsWith('/') ? head.target : `/${head.target === '*' ? '' : head.target}`;
-  return `${scheme}://${host}${path}`;
+  return new RequestUrls(scheme).url(head, formatTarget(target));
+}
+
+/**
+ * requestUrl() for the requests of one connection: the `scheme://host` prefix is made once
+ * for as long as the Host stays the same (it nearly always does).
+ */
+export class RequestUrls {
+  private host: string | undefined;
+  private prefix = '';
+
+  constructor(private readonly scheme: string) {}
+
+  /** `dst`: formatTarget() of the upstream, for requests without a Host. */
+  url(head: Http1Head, dst: string): string {
+    const target = head.target;
+    // Origin-form (the usual case) is never an absolute URL: skip the RegExp.
+    if (target.charCodeAt(0) !== 0x2f && /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(target)) return target;
+    const host = head.host || dst;
+    if (host !== this.host) {
+      this.host = host;
+      this.prefix = `${this.scheme}://${host}`;
+    }
+    const path = target.charCodeAt(0) === 0x2f ? target : `/${target === '*' ? '' : target}`;
+    return this.prefix + path;
+  }
 }
 
 const PROXY_ONLY = new Set(['proxy-connection', 'proxy-authorization']);

@@ -13,7 +13,7 @@ import type { Http1Head } from '../protocols/http1/head.ts';
 import { Http1Parser, type HeadDecision } from '../protocols/http1/parser.ts';
 import { errorResponse, parseErrorCode, upstreamErrorCode, type ProxyErrorCode } from './error-response.ts';
 import { Outbox } from './outbox.ts';
-import { InFlight, originFormHead, requestUrl, type ExchangeContext } from './http1-exchange.ts';
+import { InFlight, originFormHead, RequestUrls, type ExchangeContext } from './http1-exchange.ts';
 import type { CaptureMetrics } from './metrics.ts';
 import { openUpgradeTunnel } from './upgrade-tunnel.ts';
 import type { Recorder } from './recorder.ts';
@@ -63,10 +63,18 @@ export class Http1Session {
   private readonly upOut = new Outbox();
   private readonly clientOut = new Outbox();
   private flushScheduled = false;
+  /**
+   * Inside a socket's data handler: what the parse produces is written when the handler returns,
+   * not from a microtask (queueMicrotask costs an AsyncResource and a bound function per call).
+   */
+  private inHandler = false;
   private clientEnded = false;
   private closing = false;
   private pendingError: Buffer | undefined;
   private readonly src: string;
+  /** formatTarget() of the reverse-mode target, made once. */
+  private reverseKey: string | undefined;
+  private readonly urls: RequestUrls;
   private readonly bytesC2s;
   private readonly bytesS2c;
 
@@ -76,11 +84,12 @@ export class Http1Session {
     private readonly deps: SessionDeps,
   ) {
     this.src = `${client.remoteAddress ?? '?'}:${client.remotePort ?? 0}`;
+    this.urls = new RequestUrls(opts.exchange.scheme ?? 'http');
     const direction = opts.exchange.direction;
     this.bytesC2s = deps.metrics.bytes.labels({ direction, flow: 'c2s' });
     this.bytesS2c = deps.metrics.bytes.labels({ direction, flow: 's2c' });
     this.reqParser = new Http1Parser(
-      { kind: 'request', maxHeadBytes: deps.maxHeaderBytes },
+      { kind: 'request', maxHeadBytes: deps.maxHeaderBytes, lazyHeaders: true },
       {
         onHead: (head) => this.onRequestHead(head),
         onRaw: (bytes) => this.writeUp(bytes),
@@ -123,7 +132,17 @@ export class Http1Session {
       this.client.pause();
       return;
     }
-    this.parseClient(chunk);
+    if (this.inHandler) {
+      this.parseClient(chunk);
+      return;
+    }
+    this.inHandler = true;
+    try {
+      this.parseClient(chunk);
+    } finally {
+      this.inHandler = false;
+      if (this.flushScheduled) this.flush();
+    }
   };
 
   private parseClient(chunk: Buffer): void {
@@ -141,7 +160,10 @@ export class Http1Session {
   private onRequestHead(head: Http1Head): HeadDecision {
     let target: Target;
     let url: string;
-    let out: Buffer = head.raw;
+    let key: string;
+    // Reverse mode forwards the head as it came: its bytes in the input (when the whole head was
+    // in one read) go out without a copy, and with the body bytes after them in one slice.
+    let out: Buffer = this.reqParser.headWire ?? head.raw;
     if (this.opts.mode === 'forward') {
       const routed = this.routeForward(head);
       if (!routed) return 'pause';
@@ -150,17 +172,19 @@ export class Http1Session {
         return 'pause';
       }
       ({ target, url } = routed);
+      key = formatTarget(target);
       out = originFormHead(head, routed.path);
     } else {
       target = this.opts.target as Target;
-      url = requestUrl(head, target, this.opts.exchange.scheme ?? 'http');
+      key = this.reverseKey ??= formatTarget(target);
+      url = this.urls.url(head, key);
     }
-    const flight = new InFlight(head, url, target, this.src, this.opts.exchange);
+    const flight = new InFlight(head, url, target, this.src, this.opts.exchange, key);
     this.current = flight;
-    const key = formatTarget(target);
     if (this.up && this.upKey !== key && this.inflight.length > 0) {
       // Another host while responses are pending: wait for them, then switch connections.
-      this.waiting = { flight, bytes: out };
+      // (Kept past this call: the copy, never a slice of the input.)
+      this.waiting = { flight, bytes: out === this.reqParser.headWire ? head.raw : out };
       return 'pause';
     }
     this.dispatch(flight, out);
@@ -202,7 +226,7 @@ export class Http1Session {
   }
 
   private dispatch(flight: InFlight, headBytes: Buffer): void {
-    const key = formatTarget(flight.target);
+    const key = flight.dst;
     if (!this.up || this.upKey !== key) {
       this.dropUpstream();
       const started = performance.now();
@@ -347,7 +371,7 @@ export class Http1Session {
     this.up = socket;
     this.upKey = key;
     const parser = new Http1Parser(
-      { kind: 'response', maxHeadBytes: this.deps.maxHeaderBytes },
+      { kind: 'response', maxHeadBytes: this.deps.maxHeaderBytes, lazyHeaders: true },
       {
         onHead: (head) => this.onResponseHead(head),
         onRaw: (bytes) => this.writeClient(bytes),
@@ -368,14 +392,21 @@ export class Http1Session {
     socket.on('data', (chunk: Buffer) => {
       if (socket !== this.up) return;
       this.bytesS2c.inc(chunk.length);
-      const used = parser.execute(chunk);
-      if (parser.error) {
-        this.upstreamFailed(
-          Object.assign(new Error(`invalid response from upstream: ${parser.error.message}`), { code: 'EPROTO' }),
-          'protocol',
-        );
-      } else if (parser.isTunnel) {
-        this.startTunnel(chunk.subarray(used));
+      const nested = this.inHandler;
+      this.inHandler = true;
+      try {
+        const used = parser.execute(chunk);
+        if (parser.error) {
+          this.upstreamFailed(
+            Object.assign(new Error(`invalid response from upstream: ${parser.error.message}`), { code: 'EPROTO' }),
+            'protocol',
+          );
+        } else if (parser.isTunnel) {
+          this.startTunnel(chunk.subarray(used));
+        }
+      } finally {
+        this.inHandler = nested;
+        if (!nested && this.flushScheduled) this.flush();
       }
     });
     socket.on('end', () => {
@@ -417,7 +448,7 @@ export class Http1Session {
       return 'tunnel'; // stop parsing; the session is being torn down
     }
     flight.responseStarted = true;
-    this.writeClient(head.raw);
+    this.writeClient(this.upParser?.headWire ?? head.raw);
     if (head.status >= 100 && head.status < 200 && head.status !== 101) return 'continue';
     flight.responseHead(head);
     if (head.status === 101 && flight.head.upgrade) return 'tunnel';
@@ -551,7 +582,7 @@ export class Http1Session {
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    queueMicrotask(this.flush);
+    if (!this.inHandler) queueMicrotask(this.flush);
   }
 
   private readonly flush = (): void => {

@@ -107,7 +107,15 @@ export function handleInboundTls(client: net.Socket, opts: InboundTlsOptions, de
         clientTls.destroy();
         app?.destroy();
       });
+      // A client that leaves mid-handshake sends only a FIN; with the listener's allowHalfOpen
+      // the socket would otherwise stay open for good.
+      const onEarlyEnd = () => {
+        clientTls.destroy();
+        app?.destroy();
+      };
+      clientTls.once('end', onEarlyEnd);
       clientTls.once('secure', () => {
+        clientTls.removeListener('end', onEarlyEnd);
         clientTls.removeAllListeners('error');
         clientTls.on('error', () => undefined);
         const info: TlsInfo = {

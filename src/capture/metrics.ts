@@ -288,6 +288,10 @@ export interface CaptureMetrics {
   connectionsTotal: Counter<{ listener: Listener }>;
   exchangeDuration: Histogram<{ direction: CaptureDirection }>;
   errors: Counter<{ kind: string }>;
+  /** Intercepted TLS handshakes, by side (client: ours as the server; upstream) and resumption. */
+  tlsHandshakes: Counter<{ side: 'client' | 'upstream'; resumed: 'true' | 'false' }>;
+  /** Intercepted TLS tunnels that closed without one application byte (not recorded). */
+  tlsEmptyTunnels: Counter;
   queueDepth: Gauge;
   /** Live-feed events a slow `tail` missed: the exchanges still reached the sink. */
   feedDropped: Counter;
@@ -335,6 +339,15 @@ export function createCaptureMetrics(): CaptureMetrics {
       help: 'Errors met while capturing, by kind.',
       labelNames: ['kind'],
     }),
+    tlsHandshakes: registry.counter({
+      name: 'tapwire_tls_handshakes_total',
+      help: 'Intercepted TLS handshakes completed, by side (client or upstream) and whether a session was resumed.',
+      labelNames: ['side', 'resumed'],
+    }),
+    tlsEmptyTunnels: registry.counter({
+      name: 'tapwire_tls_empty_tunnels_total',
+      help: 'Intercepted TLS tunnels that carried no application data (spare connections a client dropped): counted, not recorded.',
+    }),
     queueDepth: registry.gauge({
       name: 'tapwire_queue_depth',
       help: 'Exchanges waiting for the sink.',
@@ -360,6 +373,10 @@ export function createCaptureMetrics(): CaptureMetrics {
     m.connectionsOpen.labels({ listener });
     m.connectionsTotal.labels({ listener });
   }
+  for (const side of ['client', 'upstream'] as const) {
+    for (const resumed of ['true', 'false'] as const) m.tlsHandshakes.labels({ side, resumed });
+  }
+  m.tlsEmptyTunnels.inc(0);
   m.queueDepth.set(0);
   m.feedDropped.inc(0);
   m.feedSubscribers.set(0);

@@ -2,7 +2,8 @@
  * Collects the pieces one parse forwards (a head, body slices, the next pipelined request) and
  * writes them as one buffer: one write per batch of input instead of a write, or a writev, per
  * piece. Profiles of the proxy showed the per-write cost of Node streams, not the bytes, as the
- * expense on small exchanges.
+ * expense on small exchanges. Pieces that sit next to each other in the same input buffer (a
+ * head forwarded as it came and the body after it) are joined as one slice, without a copy.
  */
 import type net from 'node:net';
 
@@ -14,9 +15,16 @@ export class Outbox {
   private size = 0;
 
   add(bytes: Buffer): void {
-    if (bytes.length === 0) return;
-    this.parts.push(bytes);
-    this.size += bytes.length;
+    const n = bytes.length;
+    if (n === 0) return;
+    const parts = this.parts;
+    const last = parts.length > 0 ? (parts[parts.length - 1] as Buffer) : undefined;
+    if (last !== undefined && last.buffer === bytes.buffer && last.byteOffset + last.length === bytes.byteOffset) {
+      parts[parts.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + n);
+    } else {
+      parts.push(bytes);
+    }
+    this.size += n;
   }
 
   get isEmpty(): boolean {
@@ -28,9 +36,13 @@ export class Outbox {
     const parts = this.parts;
     if (parts.length === 0) return true;
     const size = this.size;
-    this.parts = [];
     this.size = 0;
-    if (parts.length === 1) return socket.write(parts[0] as Buffer);
+    if (parts.length === 1) {
+      const only = parts[0] as Buffer;
+      parts.length = 0; // the array is reused: one fewer allocation per write
+      return socket.write(only);
+    }
+    this.parts = [];
     if (size <= COALESCE_LIMIT) return socket.write(Buffer.concat(parts, size));
     socket.cork();
     let ok = true;

@@ -75,6 +75,7 @@ export interface Recordable {
 export class Packer {
   private parts: (Uint8Array | string)[] = [];
   private length = 0;
+  private shared = new Map<string, Slice>();
 
   add(bytes: Uint8Array): Slice {
     const slice: Slice = [this.length, bytes.length];
@@ -92,6 +93,16 @@ export class Packer {
     return slice;
   }
 
+  /** addText() for a string that recurs (a connection's address): written once per buffer. */
+  addSharedText(text: string): Slice {
+    let slice = this.shared.get(text);
+    if (slice === undefined) {
+      slice = this.addText(text);
+      this.shared.set(text, slice);
+    }
+    return slice;
+  }
+
   /** One fresh ArrayBuffer (never a pool slab: it is transferred, and so detached here). */
   finish(): ArrayBuffer {
     const ab = new ArrayBuffer(this.length);
@@ -106,6 +117,7 @@ export class Packer {
     }
     this.parts = [];
     this.length = 0;
+    this.shared = new Map();
     return ab;
   }
 }

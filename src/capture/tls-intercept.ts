@@ -18,6 +18,7 @@ import type { ClientHelloResult } from '../protocols/tls/clienthello.ts';
 
 export type ClientHello = Extract<ClientHelloResult, { status: 'ok' }>;
 import type { LeafCache } from '../protocols/tls/leaf-cache.ts';
+import { TlsSessionCache, upstreamSessionKey } from '../protocols/tls/session-cache.ts';
 import { sniffProtocol } from '../protocols/sniff.ts';
 import { errorResponse } from './error-response.ts';
 import type { ExchangeContext } from './http1-exchange.ts';
@@ -36,6 +37,11 @@ export interface TlsInterception {
   upstreamContext: tls.SecureContext;
   /** --insecure-upstream: accept any upstream certificate (unsafe; for tests against self-signed servers). */
   insecureUpstream: boolean;
+  /**
+   * Sessions of upstream servers, resumed by later connections to the same server under the
+   * same name (no chain to decode and verify again). Made on first use when not given.
+   */
+  sessions?: TlsSessionCache;
   /** Something the user should see in `tapwire tail` (a host switched to passthrough). */
   notice?: (message: string) => void;
 }
@@ -75,8 +81,10 @@ export function interceptTls(
   const leaf = opts.tls.leaves.contextFor(host);
   leaf.catch(() => undefined); // handled where it is awaited; never an unhandled rejection
 
-  const upOptions = upstreamTlsOptions(target, sni, opts.tls, deps.connectTimeoutMs);
-  const upTls = tls.connect({ ...upOptions, socket: upstream, ...(offered ? { ALPNProtocols: offered } : {}) });
+  const upTls = connectUpstreamTls(target, sni, opts.tls, deps.connectTimeoutMs, {
+    socket: upstream,
+    ...(offered ? { ALPNProtocols: offered } : {}),
+  });
   const upTimer = setTimeout(
     () => upTls.destroy(Object.assign(new Error('TLS handshake timed out'), { code: 'ETIMEDOUT' })),
     deps.connectTimeoutMs,
@@ -112,6 +120,7 @@ export function interceptTls(
     clearTimeout(upTimer);
     upTls.removeListener('error', onUpstreamFailure);
     upTls.pause();
+    deps.metrics.tlsHandshakes.labels({ side: 'upstream', resumed: upTls.isSessionReused() ? 'true' : 'false' }).inc();
     const alpn = upTls.alpnProtocol || undefined;
     leaf.then(
       (secureContext) => terminateClient(secureContext, alpn),
@@ -151,6 +160,10 @@ export function interceptTls(
         opts.tls.notice?.(note);
         deps.metrics.errors.labels({ kind: 'tls_client_rejected' }).inc();
         record({ kind: 'tls', message: note, phase: 'connect' }, baseInfo(alpn), { tlsFallback: 'passthrough' });
+      } else if (code === 'ECONNRESET' || code === 'EPIPE') {
+        // The client reset a connection it no longer wanted (a spare dial dropped): no
+        // application byte either way, so counted rather than recorded (see tunnel.ts).
+        deps.metrics.tlsEmptyTunnels.inc();
       } else {
         record({ kind: 'tls', message: `TLS handshake with the client failed: ${err.message}` }, baseInfo(alpn));
       }
@@ -162,16 +175,26 @@ export function interceptTls(
         upTls.destroy();
       }
     });
+    // A client that leaves mid-handshake (a spare connection dropped, a dial cancelled) sends
+    // just a FIN, no alert and no error. The socket inherits the listener's allowHalfOpen, so
+    // nothing would ever close it: both legs and their descriptors stayed open for good.
+    clientTls.once('end', () => {
+      if (secure) return;
+      deps.metrics.tlsEmptyTunnels.inc();
+      clientTls.destroy();
+    });
     clientTls.once('secure', () => {
       secure = true;
       clientTls.removeListener('error', onHandshakeError);
+      deps.metrics.tlsHandshakes
+        .labels({ side: 'client', resumed: clientTls.isSessionReused() ? 'true' : 'false' })
+        .inc();
       // Later errors belong to whoever reads the stream; this keeps one from going unhandled.
       clientTls.on('error', () => undefined);
       upTls.on('error', () => undefined);
       const info = baseInfo(alpn, clientTls.getProtocol());
       const reconnect = (t: Target) =>
-        tls.connect({
-          ...upstreamTlsOptions(t, sni, opts.tls, deps.connectTimeoutMs),
+        connectUpstreamTls(t, sni, opts.tls, deps.connectTimeoutMs, {
           host: t.host,
           port: t.port,
           ...(alpn ? { ALPNProtocols: [alpn] } : {}),
@@ -191,22 +214,34 @@ function serverName(sni: string | undefined): string | undefined {
   return m ? m[1] : sni;
 }
 
-/** Options for a TLS connection to the real server: verified unless --insecure-upstream. */
-function upstreamTlsOptions(
+/**
+ * A TLS connection to the real server, verified unless --insecure-upstream, resuming the last
+ * session of the same server and name when there is one (see session-cache.ts).
+ */
+function connectUpstreamTls(
   target: Target,
   sni: string | undefined,
-  policy: TlsInterception,
+  interception: TlsInterception,
   timeoutMs: number,
-): tls.ConnectionOptions {
+  extra: tls.ConnectionOptions,
+): tls.TLSSocket {
   // The name checked against the certificate: the one the client asked for, else the target.
   const identity = sni ?? target.host;
-  return {
-    ...(sni && !net.isIP(sni) ? { servername: sni } : {}),
-    secureContext: policy.upstreamContext,
-    rejectUnauthorized: !policy.insecureUpstream,
+  const servername = sni && !net.isIP(sni) ? sni : undefined;
+  const sessions = (interception.sessions ??= new TlsSessionCache());
+  const key = upstreamSessionKey(identity, servername, target.host, target.port);
+  const session = sessions.get(key);
+  const socket = tls.connect({
+    ...(servername ? { servername } : {}),
+    secureContext: interception.upstreamContext,
+    rejectUnauthorized: !interception.insecureUpstream,
     checkServerIdentity: (_name, cert) => tls.checkServerIdentity(identity, cert),
     timeout: timeoutMs,
-  };
+    ...(session ? { session } : {}),
+    ...extra,
+  });
+  sessions.track(socket, key, session !== undefined, interception.insecureUpstream);
+  return socket;
 }
 
 /** A reason a person can act on, from Node's TLS error codes. */

@@ -25,6 +25,12 @@ export interface TunnelOptions {
   tls?: TlsInterception;
   /** How an HTTP session inside the tunnel opens a new upstream connection (TLS when intercepted). */
   reconnect?: (target: Target) => net.Socket;
+  /**
+   * Called instead of recording when the tunnel closes before either side sent a byte (given for
+   * the decrypted side of an intercepted TLS tunnel: clients open spare connections and drop
+   * them unused, and an empty exchange per spare is noise in snapshots and in the mock).
+   */
+  onEmpty?: () => void;
 }
 
 export function startTunnel(
@@ -52,7 +58,7 @@ export function startTunnel(
     upstream.removeListener('data', onUpstream);
     client.removeListener('close', onEarlyClose);
     upstream.removeListener('close', onEarlyClose);
-    client.removeListener('end', onEarlyClose);
+    client.removeListener('end', onClientEnd);
     upstream.removeListener('error', onUpstreamError);
   };
 
@@ -102,7 +108,13 @@ export function startTunnel(
               plainClient,
               plainUpstream,
               Buffer.alloc(0),
-              { target: opts.target, exchange, tcpCap: opts.tcpCap, reconnect },
+              {
+                target: opts.target,
+                exchange,
+                tcpCap: opts.tcpCap,
+                reconnect,
+                onEmpty: () => deps.metrics.tlsEmptyTunnels.inc(),
+              },
               deps,
             ),
         );
@@ -177,10 +189,26 @@ export function startTunnel(
     client.destroy();
     raw();
   };
+  const isEmpty = () => opts.onEmpty !== undefined && buffered.length === 0 && serverHeld === undefined;
   const onEarlyClose = () => {
     if (decided) return;
+    if (isEmpty()) {
+      // Nothing was said either way: not a conversation, so nothing to record.
+      detach();
+      client.destroy();
+      upstream.destroy();
+      opts.onEmpty?.();
+      return;
+    }
     // One side left before anything could be told apart: still a (short) TCP conversation.
     raw();
+  };
+  const onClientEnd = () => {
+    if (decided) return;
+    // An empty tunnel's client half-closed: pass its FIN on and wait for the server's answer (a
+    // banner makes it a conversation after all) or for the close that ends it.
+    if (isEmpty()) upstream.end();
+    else onEarlyClose();
   };
 
   client.on('data', onClient);
@@ -191,7 +219,7 @@ export function startTunnel(
   // The client half-closed without a byte: nothing will ever come to sniff (the listener allows
   // half-open connections, so the socket would otherwise wait for the idle timeout). The pipe
   // of the TCP tunnel passes the FIN on.
-  client.once('end', onEarlyClose);
+  client.once('end', onClientEnd);
   client.resume();
   upstream.resume();
   decide();

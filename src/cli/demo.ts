@@ -20,7 +20,9 @@ export function registerDemo(program: Command, ctx: CliContext): void {
       const config = ctx.config(global.flags, global.configFile);
       const say = (line: string) => ctx.stdout.write(`${line}\n`);
       say('tapwire demo: record a real app and its dependency, on loopback\n');
-      const { meta, exchanges } = await (await import('../demo/run-demo.ts')).runDemo({
+      const { meta, exchanges } = await (
+        await import('../demo/run-demo.ts')
+      ).runDemo({
         store: openStore(config.store),
         logger: ctx.logger(config.logLevel === 'info' ? 'warn' : config.logLevel),
         say,

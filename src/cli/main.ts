@@ -9,6 +9,7 @@ import { processContext, type CliContext } from './context.ts';
 import { registerDemo } from './demo.ts';
 import { registerMock } from './mock.ts';
 import { registerRecord } from './record.ts';
+import { registerReplay } from './replay.ts';
 import { registerSnapshot } from './snapshot.ts';
 import { registerTail } from './tail.ts';
 
@@ -43,6 +44,7 @@ export function buildProgram(ctx: CliContext): Command {
     );
   registerRecord(program, ctx);
   registerMock(program, ctx);
+  registerReplay(program, ctx);
   registerSnapshot(program, ctx);
   registerTail(program, ctx);
   registerCerts(program, ctx);

@@ -126,7 +126,9 @@ async function runMock(args: string[], flags: MockFlags, cmd: Command, ctx: CliC
   const globalConfig = afterMock ? ctx.env['TAPWIRE_CONFIG'] : (parentOpts.config ?? ctx.env['TAPWIRE_CONFIG']);
   const config = ctx.config({ store: parentOpts.store, logLevel: parentOpts.logLevel, ca: flags.ca }, globalConfig);
   const logger = ctx.logger(config.logLevel);
-  const responder = await (await import('../mock/responder.ts')).startResponder({
+  const responder = await (
+    await import('../mock/responder.ts')
+  ).startResponder({
     snapshots: refs,
     store: openStore(config.store, { cwd: ctx.cwd }),
     cwd: ctx.cwd,

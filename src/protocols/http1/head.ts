@@ -40,6 +40,8 @@ export interface Http1Head {
   /** `1.0` or `1.1`. */
   version: string;
   headers: HeaderList;
+  /** The first Host field's value, if any (set by the parser; optional for heads made elsewhere). */
+  host?: string | undefined;
   /**
    * The head exactly as it came off the wire, final CRLFCRLF included (for a request, also any
    * stray empty lines that preceded its request line, so that no input byte goes unreported).
@@ -68,6 +70,11 @@ const TCHAR = charClass(/[!#$%&'*+\-.^_`|~0-9A-Za-z]/);
 // Field values: visible characters, spaces, tabs and obs-text; never CR, LF or NUL.
 const FIELD_VCHAR = charClass(/[\t\x20-\x7e\x80-\xff]/);
 const TARGET_CHAR = charClass(/[\x21-\x7e\x80-\xff]/);
+// All the field lines of a head (from lastIndex to the end), each `token ":" field-value-chars`,
+// separated by CRLF: exactly what the character loop in scanHead accepts (OWS is among the
+// value characters). Linear: the value class excludes CR, so nothing backtracks.
+const FIELD_LINES =
+  /[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*(?:\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*)*$/y;
 // HTTP-version SP 3DIGIT, then SP [reason] or the end of the line (some servers omit the space
 // before an empty reason). The reason itself is checked with FIELD_VCHAR.
 const STATUS_LINE_START = /^HTTP\/\d\.\d [1-9]\d\d(?: |\r\n|$)/;
@@ -87,10 +94,71 @@ function allIn(table: Uint8Array, text: string, start: number, end: number): boo
   return true;
 }
 
-/** Parses a complete head (`text` is the latin1 view of `raw` without the final CRLFCRLF). */
-export function parseHead(kind: 'request' | 'response', text: string, raw: Buffer): Http1Head {
+/**
+ * A parsed head. With `lazy`, the header list is only made when someone reads `headers`: the
+ * scan still checks every field line, but a proxy that only needs the framing (and Host) skips
+ * two strings and an array per field on every message.
+ */
+class ParsedHead implements Http1Head {
+  method = '';
+  target = '';
+  status = 0;
+  statusText = '';
+  version = '1.1';
+  host: string | undefined = undefined;
+  contentLength: number | undefined = undefined;
+  chunked = false;
+  close = false;
+  upgrade: string | undefined = undefined;
+  expectContinue = false;
+  private list: HeaderList | undefined;
+
+  constructor(
+    readonly raw: Buffer,
+    /** The head as latin1 text (no final CRLFCRLF), kept while the header list is not made. */
+    private text: string | undefined,
+    /** Where the field lines start in `text` (-1: none). */
+    private readonly fieldsAt: number,
+  ) {
+    if (text === undefined) this.list = [];
+  }
+
+  get headers(): HeaderList {
+    if (this.list === undefined) {
+      this.list = fieldList(this.text as string, this.fieldsAt);
+      this.text = undefined;
+    }
+    return this.list;
+  }
+
+  set headers(list: HeaderList) {
+    this.list = list;
+    this.text = undefined;
+  }
+}
+
+/** The field lines of an accepted head, from text[pos] on (-1: none). */
+function fieldList(text: string, pos: number): HeaderList {
+  const list: HeaderList = [];
+  const len = text.length;
+  while (pos >= 0) {
+    const eol = text.indexOf('\r\n', pos);
+    const end = eol < 0 ? len : eol;
+    const colon = text.indexOf(':', pos);
+    const b = owsBefore(text, colon + 1, end);
+    list.push([text.slice(pos, colon), text.slice(owsAfter(text, colon + 1, b), b)]);
+    pos = eol < 0 ? -1 : eol + 2;
+  }
+  return list;
+}
+
+/**
+ * Parses a complete head (`text` is the latin1 view of `raw` without the final CRLFCRLF). With
+ * `lazy`, head.headers is made when first read (from `text`, kept until then).
+ */
+export function parseHead(kind: 'request' | 'response', text: string, raw: Buffer, lazy = false): Http1Head {
   try {
-    return scanHead(kind, text, raw);
+    return scanHead(kind, text, raw, lazy);
   } catch (err) {
     // A bare LF ends no line here: the first one decides the error, before any other check (the
     // parser reports it with this same code when it sees it before the end of the head). The
@@ -105,63 +173,74 @@ export function parseHead(kind: 'request' | 'response', text: string, raw: Buffe
   }
 }
 
-function scanHead(kind: 'request' | 'response', text: string, raw: Buffer): Http1Head {
-  const head: Http1Head = {
-    method: '',
-    target: '',
-    status: 0,
-    statusText: '',
-    version: '1.1',
-    headers: [],
-    raw,
-    contentLength: undefined,
-    chunked: false,
-    close: false,
-    upgrade: undefined,
-    expectContinue: false,
-  };
+function scanHead(kind: 'request' | 'response', text: string, raw: Buffer, lazy: boolean): Http1Head {
   const len = text.length;
   const eol = text.indexOf('\r\n'); // end of the start line; -1: there are no field lines
+  const head = new ParsedHead(raw, lazy ? text : undefined, eol < 0 ? -1 : eol + 2);
+  const list = lazy ? undefined : head.headers;
   if (kind === 'request') parseRequestLine(text, eol < 0 ? len : eol, head);
   else parseStatusLine(text, eol < 0 ? len : eol, head);
 
   let connection = 0; // CONNECTION_* flags
   let transferEncoding: string | undefined;
   let upgrade: string | undefined;
+  // The usual case, every field line well formed, is checked at once by a RegExp (native code,
+  // several times faster than a character loop here); then each line is only split at its ':'
+  // and CRLF. Otherwise the loop checks character by character and throws for the first bad line.
+  let checked = false;
+  if (eol >= 0) {
+    FIELD_LINES.lastIndex = eol + 2;
+    checked = FIELD_LINES.test(text);
+  }
   // One field line per iteration: pos is its start, and -1 once the last line has been read.
   for (let pos = eol < 0 ? -1 : eol + 2; pos >= 0;) {
-    let i = pos;
-    while (i < len && TCHAR[text.charCodeAt(i)] === 1) i++;
-    if (i === pos || text.charCodeAt(i) !== COLON) rejectFieldLine(text, pos);
-    const nameEnd = i;
-    i = owsAfter(text, i + 1, len);
-    const valueStart = i;
-    while (i < len && FIELD_VCHAR[text.charCodeAt(i)] === 1) i++;
-    // The value runs to the CRLF ending the line, or to the end of the head (no more lines).
-    if (i < len && (text.charCodeAt(i) !== CR || text.charCodeAt(i + 1) !== LF)) rejectFieldLine(text, pos);
+    let nameEnd: number;
+    let i: number;
+    if (checked) {
+      nameEnd = text.indexOf(':', pos);
+      const crlf = text.indexOf('\r\n', nameEnd);
+      i = crlf < 0 ? len : crlf;
+    } else {
+      i = pos;
+      while (i < len && TCHAR[text.charCodeAt(i)] === 1) i++;
+      if (i === pos || text.charCodeAt(i) !== COLON) rejectFieldLine(text, pos);
+      nameEnd = i;
+      i = owsAfter(text, i + 1, len);
+      while (i < len && FIELD_VCHAR[text.charCodeAt(i)] === 1) i++;
+      // The value runs to the CRLF ending the line, or to the end of the head (no more lines).
+      if (i < len && (text.charCodeAt(i) !== CR || text.charCodeAt(i + 1) !== LF)) rejectFieldLine(text, pos);
+    }
+    const valueStart = owsAfter(text, nameEnd + 1, i);
     const next = i < len ? i + 2 : -1;
-    const name = text.slice(pos, nameEnd);
-    const value = text.slice(valueStart, owsBefore(text, valueStart, i));
-    head.headers.push([name, value]);
+    const valueEnd = owsBefore(text, valueStart, i);
+    if (list !== undefined) list.push([text.slice(pos, nameEnd), text.slice(valueStart, valueEnd)]);
 
     // Only a few names matter for framing: compare the length first, then the letters.
     switch (nameEnd - pos) {
       case 14:
-        if (isName(text, pos, 'content-length')) head.contentLength = contentLength(value, head.contentLength);
+        if (isName(text, pos, 'content-length')) {
+          head.contentLength = contentLength(text.slice(valueStart, valueEnd), head.contentLength);
+        }
         break;
       case 17:
         if (isName(text, pos, 'transfer-encoding')) {
+          const value = text.slice(valueStart, valueEnd);
           transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
         }
         break;
       case 10:
-        if (isName(text, pos, 'connection')) connection |= connectionOptions(value);
+        if (isName(text, pos, 'connection')) connection |= connectionOptions(text.slice(valueStart, valueEnd));
         break;
       case 7:
-        if (isName(text, pos, 'upgrade')) upgrade = value;
+        if (isName(text, pos, 'upgrade')) upgrade = text.slice(valueStart, valueEnd);
         break;
       case 6:
-        if (isName(text, pos, 'expect') && value.toLowerCase() === '100-continue') head.expectContinue = true;
+        if (isName(text, pos, 'expect') && text.slice(valueStart, valueEnd).toLowerCase() === '100-continue') {
+          head.expectContinue = true;
+        }
+        break;
+      case 4:
+        if (head.host === undefined && isName(text, pos, 'host')) head.host = text.slice(valueStart, valueEnd);
         break;
     }
     pos = next;
@@ -250,7 +329,7 @@ function contentLength(value: string, seen: number | undefined): number {
 }
 
 /** method SP request-target SP HTTP-version, in text[0, eol). */
-function parseRequestLine(text: string, eol: number, head: Http1Head): void {
+function parseRequestLine(text: string, eol: number, head: ParsedHead): void {
   const sp1 = text.indexOf(' ');
   let sp2 = eol - 1; // the last space in the line: usually 8 characters back, before HTTP/1.1
   while (sp2 >= 0 && text.charCodeAt(sp2) !== SP) sp2--;
@@ -269,7 +348,7 @@ function parseRequestLine(text: string, eol: number, head: Http1Head): void {
 }
 
 /** The status line, text[0, eol). */
-function parseStatusLine(text: string, eol: number, head: Http1Head): void {
+function parseStatusLine(text: string, eol: number, head: ParsedHead): void {
   const reasonStart = eol > 12 ? 13 : eol;
   const reasonOk = allIn(FIELD_VCHAR, text, reasonStart, eol);
   // A bare CR in the reason (or U+2028/2029, in a string that is not latin1) makes the line

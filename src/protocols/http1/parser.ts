@@ -57,11 +57,17 @@ export interface Http1ParserOptions {
    * request, any empty lines before it. Default 64 KiB.
    */
   maxHeadBytes?: number;
+  /**
+   * Make each head's header list only when it is read (see parseHead): for a proxy that needs
+   * only the framing, Host and the raw bytes. Default false.
+   */
+  lazyHeaders?: boolean;
 }
 
 export class Http1Parser {
   readonly kind: 'request' | 'response';
   private readonly maxHeadBytes: number;
+  private readonly lazyHeaders: boolean;
   private state: State = 'head';
   // Partial head, chunk-size line or trailer section: scratch[0, scratchLen). Grown by doubling,
   // so a head trickling in one byte at a time costs linear, not quadratic, copying.
@@ -76,6 +82,12 @@ export class Http1Parser {
   messages = 0;
   /** True between a head and the end of its message. */
   inMessage = false;
+  /**
+   * During onHead only: the head's bytes as a slice of the input (head.raw is a copy of them),
+   * when the whole head came in one execute() call; undefined otherwise. A proxy that forwards
+   * the head unchanged writes this slice, which joins the body bytes after it in one write.
+   */
+  headWire: Buffer | undefined;
 
   constructor(
     options: Http1ParserOptions,
@@ -83,6 +95,7 @@ export class Http1Parser {
   ) {
     this.kind = options.kind;
     this.maxHeadBytes = options.maxHeadBytes ?? 64 * 1024;
+    this.lazyHeaders = options.lazyHeaders ?? false;
   }
 
   get isPaused(): boolean {
@@ -295,11 +308,15 @@ export class Http1Parser {
     const have = this.scratchLen;
     const lead = this.lead;
     let raw: Buffer | undefined; // the head, copied: neither the input nor scratch is ours to keep
+    let wire: Buffer | undefined;
     if (have === 0) {
       // The usual case, the whole head in this chunk: straight from the chunk, without staging.
       // The general path below would find the same CRLFCRLF (the first, within maxHeadBytes).
       const idx = chunk.indexOf(CRLF_CRLF, pos);
-      if (idx >= 0 && idx + 4 - pos <= this.maxHeadBytes) raw = Buffer.from(chunk.subarray(pos, idx + 4));
+      if (idx >= 0 && idx + 4 - pos <= this.maxHeadBytes) {
+        wire = chunk.subarray(pos, idx + 4);
+        raw = Buffer.from(wire);
+      }
     }
     if (raw === undefined) {
       const more = chunk.subarray(pos, pos + Math.max(0, this.maxHeadBytes - have));
@@ -312,9 +329,11 @@ export class Http1Parser {
       raw = Buffer.from(buf.subarray(0, end));
     }
     this.clearScratch();
-    const head = parseHead(this.kind, raw.toString('latin1', lead, raw.length - 4), raw);
+    const head = parseHead(this.kind, raw.toString('latin1', lead, raw.length - 4), raw, this.lazyHeaders);
     this.inMessage = true;
+    this.headWire = wire; // set before every onHead, so never stale inside one
     const decision = this.cb.onHead(head);
+    this.headWire = undefined;
     const after = pos + raw.length - have;
     this.startBody(head, decision);
     if (decision === 'pause') this.paused = true;
