@@ -146,6 +146,20 @@ describe('tapwire mock: HTTP/1 from recorded traffic', () => {
     assert.ok(chunked.stdout.endsWith('\r\n\r\nabc'));
   });
 
+  it('answers a HEAD from a recorded GET: the same head, no body', { skip: noCurl }, async () => {
+    const r = await start();
+    const out = await curl(['-x', proxy(r), '-I', `http://127.0.0.1:${plainPort}/users/7`]);
+    assert.equal(out.code, 0, out.stderr);
+    const { status, headers } = curlResponseHeaders(out.stdout);
+    assert.equal(status, 200);
+    assert.deepEqual(
+      headers.find(([n]) => n.toLowerCase() === 'content-length'),
+      ['Content-Length', String('{"id":7,"name":"ada"}'.length)],
+    );
+    assert.ok(out.stdout.endsWith('\r\n\r\n'), 'no body after the head');
+    assert.equal(r.stats().matched, 1);
+  });
+
   it('answers repeated requests in recorded order, then repeats the last', { skip: noCurl }, async () => {
     const r = await start();
     const url = `http://127.0.0.1:${plainPort}/seq`;

@@ -73,7 +73,13 @@ export class MockEngine {
       const early = faultReply(fault);
       if (early) return early;
     }
-    const result = state.index.match(req);
+    let result = state.index.match(req);
+    // A HEAD asks for what a GET would answer, without the body (RFC 9110 §9.3.2): a recorded
+    // GET answers it when no HEAD was recorded. The serving side leaves the body out.
+    if (result.kind === 'miss' && req.method === 'HEAD') {
+      const asGet = state.index.match({ ...req, method: 'GET' });
+      if (asGet.kind === 'hit') result = asGet;
+    }
     if (result.kind === 'hit') {
       this.opts.stats.hit(result.signature, () => describeRequest(req));
       const x = result.exchange;
