@@ -38,7 +38,8 @@ export function loadConfig(sources: ConfigSources = {}): Readonly<Config> {
   return deepFreeze(result.data);
 }
 
-function readConfigFile(file: string): Tree {
+/** A YAML file that must hold a mapping (tapwire's config, the mock's config), with clear errors. */
+export function readConfigFile(file: string): Tree {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

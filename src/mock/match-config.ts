@@ -12,10 +12,9 @@
  *    leaves out (lists are not concatenated). So a catch-all rule sets defaults and a rule for
  *    one host overrides only what it names.
  */
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { ConfigInvalidError, FileUnreadableError, type ConfigIssue } from '../errors.ts';
+import { readConfigFile } from '../config/load.ts';
+import { ConfigInvalidError, type ConfigIssue } from '../errors.ts';
 import { parseJsonPath, type JsonPath } from './json-canon.ts';
 import { compileGlob, compilePathPattern, type Glob, type PathPattern } from './path-pattern.ts';
 
@@ -130,31 +129,12 @@ export function parseMockConfig(input: unknown, source: string): Readonly<MockCo
 
 /** Reads, parses and validates a YAML config; flags in `overrides` win over the file. */
 export function loadMockConfig(file: string | undefined, overrides: MockConfigOverrides = {}): Readonly<MockConfig> {
-  const tree: Record<string, unknown> = file ? readYamlMapping(file) : {};
+  const tree: Record<string, unknown> = file ? { ...readConfigFile(file) } : {};
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) tree[k] = v;
   const given = Object.values(overrides).some((v) => v !== undefined);
   return parseMockConfig(tree, file ? `${file}${given ? ' and the command line' : ''}` : 'the command line');
 }
 
-function readYamlMapping(file: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new FileUnreadableError(file, (err as Error).message, 'check the path given to --config');
-  }
-  let doc: unknown;
-  try {
-    doc = parseYaml(text);
-  } catch (err) {
-    throw new FileUnreadableError(file, `not valid YAML: ${(err as Error).message}`);
-  }
-  if (doc === null || doc === undefined) return {};
-  if (typeof doc !== 'object' || Array.isArray(doc)) {
-    throw new ConfigInvalidError(file, [{ path: '', message: 'the file must hold a YAML mapping' }]);
-  }
-  return { ...(doc as Record<string, unknown>) };
-}
 
 /** `none` → undefined (answer at once); `recorded` → 1; `2x` → 2: the factor on recorded durations. */
 export function latencyFactor(latency: string): number | undefined {
