@@ -135,7 +135,6 @@ export function loadMockConfig(file: string | undefined, overrides: MockConfigOv
   return parseMockConfig(tree, file ? `${file}${given ? ' and the command line' : ''}` : 'the command line');
 }
 
-
 /** `none` → undefined (answer at once); `recorded` → 1; `2x` → 2: the factor on recorded durations. */
 export function latencyFactor(latency: string): number | undefined {
   if (latency === 'none') return undefined;
