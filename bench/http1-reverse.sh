@@ -16,6 +16,10 @@ set -u -o pipefail
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$SCRIPT_DIR/.." && pwd)
 BENCH=http1-reverse
+USAGE_LINES=2,15       # the header comment, printed by --help
+RESULTS_FORMAT=raw     # RESULTS.md section as the report is (no prettier pass)
+# shellcheck source=bench/lib.sh
+. "$SCRIPT_DIR/lib.sh" # log, die, arguments, RESULTS.md, processes, numbers; sets TAPWIRE_CMD, OUT_DIR, ...
 
 DUR=${DUR:-10}                      # seconds per wrk run
 ROUNDS=${ROUNDS:-3}                 # alternating rounds (direct, nginx-proxy, tapwire)
@@ -27,208 +31,36 @@ LAT_RATE=${LAT_RATE:-1000}          # total req/s for the latency test
 LAT_WORKERS=${LAT_WORKERS:-10}      # hey workers (-c); hey's -q is per worker
 READY_TIMEOUT=${READY_TIMEOUT:-15}  # seconds to wait for tapwire's /readyz
 WAIT_TOOLS=${WAIT_TOOLS:-120}       # seconds to wait for nginx/wrk/hey to appear
-TAPWIRE_CMD_SET=${TAPWIRE_CMD:+1}
-TAPWIRE_CMD=${TAPWIRE_CMD:-node $REPO/bin/tapwire.js}
-TAPWIRE_EXTRA_ARGS=${TAPWIRE_EXTRA_ARGS:-}
-OUT_DIR=${OUT_DIR:-$SCRIPT_DIR/out}
-RESULTS_FILE=${RESULTS_FILE:-$SCRIPT_DIR/RESULTS.md}
-KEEP_TMP=${KEEP_TMP:-0}
 
 GOAL_RATIO=60      # tapwire req/s >= 60 % of nginx-proxy
 GOAL_ADDED_P99=1   # ms, at LAT_RATE, vs direct
 GOAL_RSS_MB=100    # VmHWM of the tapwire process
 
-WRITE_RESULTS=0
-STRICT=0
 NO_TAPWIRE=0
-RESULTS_FROM=
-
-usage() {
-  sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
-}
-
-while [ $# -gt 0 ]; do
+bench_extra_arg() { # the flag only this benchmark takes
   case $1 in
-    --write-results) WRITE_RESULTS=1 ;;
-    --strict) STRICT=1 ;;
     --no-tapwire) NO_TAPWIRE=1 ;;
-    --results-from) shift; RESULTS_FROM=${1:-} ;;
-    --results-from=*) RESULTS_FROM=${1#*=} ;;
-    -h | --help) usage; exit 0 ;;
-    *) echo "$BENCH: unknown argument: $1 (try --help)" >&2; exit 2 ;;
+    *) return 1 ;;
   esac
-  shift
-done
-
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-
-# ---------------------------------------------------------------- RESULTS.md section update
-BEGIN_MARK="<!-- $BENCH:begin -->"
-END_MARK="<!-- $BENCH:end -->"
-
-# update_results REPORT.md: replaces (or appends) this benchmark's section in $RESULTS_FILE.
-update_results() {
-  local report=$1 section tmp
-  [ -s "$report" ] || die "no report at $report"
-  section=$(mktemp)
-  {
-    echo "$BEGIN_MARK"
-    # Demote headings one level so the report nests under RESULTS.md's title.
-    sed -e 's/^#/##/' "$report"
-    echo "$END_MARK"
-  } >"$section"
-  if [ ! -f "$RESULTS_FILE" ]; then
-    printf '# Benchmark results\n\nEach section is written by its script in `bench/` (see bench/README.md).\n\n' >"$RESULTS_FILE"
-  fi
-  tmp=$(mktemp)
-  if grep -qF "$BEGIN_MARK" "$RESULTS_FILE" && grep -qF "$END_MARK" "$RESULTS_FILE"; then
-    awk -v b="$BEGIN_MARK" -v e="$END_MARK" -v f="$section" '
-      $0 == b { while ((getline l < f) > 0) print l; skip = 1; next }
-      $0 == e { skip = 0; next }
-      !skip { print }' "$RESULTS_FILE" >"$tmp"
-  else
-    { cat "$RESULTS_FILE"; echo; cat "$section"; } >"$tmp"
-  fi
-  cat "$tmp" >"$RESULTS_FILE"
-  rm -f "$tmp" "$section"
-  log "updated section '$BENCH' in $RESULTS_FILE"
 }
+parse_args "$@"
 
-if [ -n "$RESULTS_FROM" ]; then
-  update_results "$RESULTS_FROM"
-  exit 0
-fi
-
-for v in DUR ROUNDS CONNS WARMUP LAT_DUR LAT_ROUNDS LAT_RATE LAT_WORKERS READY_TIMEOUT WAIT_TOOLS; do
-  [[ ${!v} =~ ^[0-9]+$ ]] || { echo "$BENCH: $v must be a whole number (got '${!v}')" >&2; exit 2; }
-done
+require_whole_numbers DUR ROUNDS CONNS WARMUP LAT_DUR LAT_ROUNDS LAT_RATE LAT_WORKERS READY_TIMEOUT WAIT_TOOLS
 [ "$DUR" -ge 1 ] && [ "$ROUNDS" -ge 1 ] && [ "$LAT_DUR" -ge 1 ] && [ "$LAT_WORKERS" -ge 1 ] ||
   { echo "$BENCH: DUR, ROUNDS, LAT_DUR and LAT_WORKERS must be >= 1" >&2; exit 2; }
 
 # ---------------------------------------------------------------- tools
-PATH=$PATH:/usr/sbin:/sbin
-missing_tools() {
-  local t m=
-  for t in nginx wrk hey; do command -v "$t" >/dev/null 2>&1 || m="$m $t"; done
-  echo "${m# }"
-}
-missing=$(missing_tools)
-if [ -n "$missing" ]; then
-  log "waiting up to ${WAIT_TOOLS}s for: $missing"
-  deadline=$((SECONDS + WAIT_TOOLS))
-  while [ -n "$missing" ] && [ $SECONDS -lt $deadline ]; do
-    sleep 5
-    missing=$(missing_tools)
-  done
-fi
+missing=$(wait_tools "$WAIT_TOOLS" nginx wrk hey)
 if [ -n "$missing" ]; then
   echo "$BENCH: missing tools: $missing" >&2
   echo "  install them with: apt-get install nginx-light wrk hey" >&2
   exit 1
 fi
-for t in node curl getconf awk setsid timeout pgrep; do
-  command -v "$t" >/dev/null 2>&1 || die "missing tool: $t"
-done
+require_tools node curl getconf awk setsid timeout pgrep
 CLK_TCK=$(getconf CLK_TCK)
 
-# ---------------------------------------------------------------- processes and cleanup
-T=$(mktemp -d "${TMPDIR:-/tmp}/tapwire-bench.XXXXXX") || die "mktemp -d failed"
-GROUPS_STARTED=() # process-group ids of everything we started (each via setsid)
-
-proc_alive() { # pid: running and not a zombie
-  local st
-  [ -r "/proc/$1/stat" ] || return 1
-  st=$(awk '{sub(/.*\) /, ""); print $1}' "/proc/$1/stat" 2>/dev/null) || return 1
-  [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
-}
-
-group_alive() { # pgid: any live process in the group
-  local p
-  for p in $(pgrep -g "$1" 2>/dev/null); do proc_alive "$p" && return 0; done
-  proc_alive "$1"
-}
-
-stop_group() { # pgid signal timeout-seconds: signal the group, wait (bounded), then SIGKILL
-  local g=$1 sig=$2 limit=$(($3 * 10)) i=0
-  group_alive "$g" || return 0
-  kill -"$sig" -- -"$g" 2>/dev/null || kill -"$sig" "$g" 2>/dev/null
-  while group_alive "$g" && [ $i -lt $limit ]; do sleep 0.1; i=$((i + 1)); done
-  if group_alive "$g"; then
-    kill -KILL -- -"$g" 2>/dev/null
-    kill -KILL "$g" 2>/dev/null
-  fi
-  return 0
-}
-
-cleanup() {
-  local rc=$? g
-  trap - EXIT INT TERM
-  for g in "${GROUPS_STARTED[@]}"; do stop_group "$g" TERM 5; done
-  if [ "$KEEP_TMP" = 1 ]; then log "kept work folder $T"; else rm -rf "$T"; fi
-  exit $rc
-}
-trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT
-trap 'log "terminated"; exit 143' TERM
-
-# start_bg LOG CMD...: runs CMD in its own session (so the group can be stopped as one), in the
-# background, owned by this script; sets LAST_PID (= the pid of CMD itself: setsid execs).
-start_bg() {
-  local logf=$1
-  shift
-  setsid "$@" >"$logf" 2>&1 </dev/null &
-  LAST_PID=$!
-  GROUPS_STARTED+=("$LAST_PID")
-}
-
-descendants() { # pid: all descendants, breadth first (bounded depth)
-  local level=$1 next c depth=0
-  while [ -n "$level" ] && [ $depth -lt 8 ]; do
-    next=
-    for c in $level; do next="$next $(pgrep -P "$c" 2>/dev/null | tr '\n' ' ')"; done
-    next=$(echo $next)
-    [ -n "$next" ] && echo "$next"
-    level=$next
-    depth=$((depth + 1))
-  done | tr ' ' '\n' | grep -v '^$'
-}
-
-cpu_ticks() { # pid...: utime+stime summed (whole thread groups)
-  local p sum=0 v
-  for p in "$@"; do
-    v=$(awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$p/stat" 2>/dev/null) || continue
-    [ -n "$v" ] && sum=$((sum + v))
-  done
-  echo "$sum"
-}
-
-status_kb() { # field pid...: sum of a /proc/<pid>/status field (kB), e.g. VmRSS, VmHWM
-  local f=$1 p sum=0 v
-  shift
-  for p in "$@"; do
-    v=$(awk -v f="$f:" '$1 == f {print $2}' "/proc/$p/status" 2>/dev/null)
-    [ -n "$v" ] && sum=$((sum + v))
-  done
-  echo "$sum"
-}
-
-free_ports() { # n: n distinct free TCP ports on 127.0.0.1
-  node -e '
-    const net = require("node:net");
-    const n = Number(process.argv[1]);
-    const servers = [];
-    for (let i = 0; i < n; i++) {
-      const s = net.createServer();
-      s.listen(0, "127.0.0.1", () => {
-        servers.push(s);
-        if (servers.length === n) {
-          console.log(servers.map((x) => x.address().port).join(" "));
-          for (const x of servers) x.close();
-        }
-      });
-    }' "$1"
-}
+# ---------------------------------------------------------------- processes, probes and cleanup
+init_run tapwire-bench 5
 
 http_probe() { # url: prints "<status> <bytes>"; fails on transport errors
   curl -sS -o /dev/null --max-time 3 -w '%{http_code} %{size_download}' "$1" 2>/dev/null
@@ -245,18 +77,12 @@ wait_http() { # url seconds pid: waits for a 200 while pid lives
   return 1
 }
 
-# ---------------------------------------------------------------- numbers
-median() { sort -g | awk '{a[NR] = $1} END {if (NR == 0) exit; if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 to_ms() { # wrk latency such as 512.00us 2.10ms 1.02s 1.50m
   echo "$1" | awk '{v = $1 + 0; if ($1 ~ /us$/) v /= 1000; else if ($1 ~ /ms$/) v = v; else if ($1 ~ /m$/) v *= 60000; else if ($1 ~ /s$/) v *= 1000; print v}'
 }
-fmt() { # printf-format value: "n/a" when empty
-  if [ -z "$2" ]; then echo "n/a"; else LC_ALL=C printf "$1" "$2"; fi
-}
-calc() { LC_ALL=C awk "BEGIN {print $1}"; }
 
 # ---------------------------------------------------------------- backend and nginx proxy
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+LOAD_BEFORE=$(load_avg)
 log "work folder: $T"
 mkdir -p "$T/www" "$T/res" "$T/store" "$T/nginx-backend" "$T/nginx-proxy" "$OUT_DIR"
 head -c 1024 /dev/zero | tr '\0' 'x' >"$T/www/1k.bin"
@@ -371,14 +197,7 @@ else
   case $? in
     0)
       TW_STATUS=running
-      # The pid to measure must be node itself, not a wrapper (npx, sh): take the deepest node.
-      TW_PID=$TW_WRAPPER_PID
-      comm=$(cat "/proc/$TW_PID/comm" 2>/dev/null)
-      if [ "$comm" != node ]; then
-        for d in $(descendants "$TW_WRAPPER_PID"); do
-          [ "$(cat "/proc/$d/comm" 2>/dev/null)" = node ] && TW_PID=$d
-        done
-      fi
+      TW_PID=$(node_pid_of "$TW_WRAPPER_PID")
       [ "$(cat "/proc/$TW_PID/comm" 2>/dev/null)" = node ] ||
         TW_NOTE="warning: measured pid $TW_PID is '$(cat "/proc/$TW_PID/comm" 2>/dev/null)', not node"
       probe=$(http_probe "http://127.0.0.1:$TW_PORT/1k.bin")
@@ -541,12 +360,7 @@ for tgt in direct nginx-proxy tapwire; do
 done
 pct_of_nginx() { [ -n "${RPS[$1]}" ] && [ -n "${RPS[nginx-proxy]}" ] && calc "100 * ${RPS[$1]} / ${RPS[nginx-proxy]}"; }
 added_p99() { [ -n "${P99H[$1]}" ] && [ -n "${P99H[direct]}" ] && calc "${P99H[$1]} - ${P99H[direct]}"; }
-mb() { [ -n "$1" ] && [ "$1" != 0 ] && calc "$1 / 1024"; }
 
-verdict() { # value op goal
-  [ -z "$1" ] && { echo "not measured"; return; }
-  if LC_ALL=C awk "BEGIN {exit !($1 $2 $3)}"; then echo PASS; else echo "**FAIL**"; fi
-}
 TW_RATIO=$(pct_of_nginx tapwire)
 TW_ADDED=$(added_p99 tapwire)
 TW_HWM_MB=$(mb "$TW_HWM")
@@ -555,16 +369,15 @@ V_ADDED=$(verdict "$TW_ADDED" '<=' "$GOAL_ADDED_P99")
 V_RSS=$(verdict "$TW_HWM_MB" '<=' "$GOAL_RSS_MB")
 
 # ---------------------------------------------------------------- report
-LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+LOAD_AFTER=$(load_avg)
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 REPORT=$OUT_DIR/$BENCH-$STAMP.md
 NODE_V=$(node --version)
 NGINX_V=$(nginx -v 2>&1 | sed 's/^nginx version: //')
 WRK_V=$(wrk -v 2>&1 | head -n1 | awk '{print $1, $2}')
 HEY_V=$(dpkg-query -W -f='${Version}' hey 2>/dev/null || echo unknown)
-CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
-GIT_REV=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo "no commit")
-[ -n "$(git -C "$REPO" status --porcelain 2>/dev/null | head -n1)" ] && GIT_REV="$GIT_REV (working tree modified)"
+CPU_MODEL=$(cpu_model)
+GIT_REV=$(git_rev)
 
 row() { # target label
   local t=$1 rss_cell pct added
@@ -679,11 +492,7 @@ row() { # target label
   echo "</details>"
 } >"$REPORT"
 
-echo
-sed -n '/^## Results/,/^## Raw runs/p' "$REPORT" | sed '$d'
-echo "report: $REPORT"
-
-[ "$WRITE_RESULTS" = 1 ] && update_results "$REPORT"
+finish_report "$REPORT" "## Raw runs"
 
 [ -n "${RPS[direct]}" ] && [ -n "${RPS[nginx-proxy]}" ] || die "wrk produced no numbers for direct or nginx-proxy (see $REPORT)"
 if [ "$STRICT" = 1 ]; then

@@ -18,6 +18,9 @@ set -u -o pipefail
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$SCRIPT_DIR/.." && pwd)
 BENCH=mock-endpoints
+USAGE_LINES=2,17       # the header comment, printed by --help
+# shellcheck source=bench/lib.sh
+. "$SCRIPT_DIR/lib.sh" # log, die, arguments, RESULTS.md, processes, numbers; sets TAPWIRE_CMD, OUT_DIR, ...
 
 DUR=${DUR:-10}                       # seconds per wrk run
 ROUNDS=${ROUNDS:-3}                  # alternating wrk rounds
@@ -34,95 +37,21 @@ MB_DIR=${MB_DIR:-/tmp/mb-bench}      # scratch folder holding npm mountebank (in
 MB_PORT=${MB_PORT:-2525}             # mountebank's REST API (a free port is used when taken)
 READY_TIMEOUT=${READY_TIMEOUT:-30}   # seconds to wait for /readyz and for mountebank
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-60}   # seconds to wait for a target to go idle after a run
-TAPWIRE_CMD_SET=${TAPWIRE_CMD:+1}
-TAPWIRE_CMD=${TAPWIRE_CMD:-node $REPO/bin/tapwire.js}
-TAPWIRE_EXTRA_ARGS=${TAPWIRE_EXTRA_ARGS:-}
-OUT_DIR=${OUT_DIR:-$SCRIPT_DIR/out}
-RESULTS_FILE=${RESULTS_FILE:-$SCRIPT_DIR/RESULTS.md}
-KEEP_TMP=${KEEP_TMP:-0}
 HOST=api.bench.test
 
 GOAL_RPS=20000   # tapwire on one core, every hit case and size
 GOAL_FLAT=0.8    # one-core req/s at the largest size >= 80 % of the smallest (per case): "flat"
 GOAL_VS_MB=10    # tapwire req/s >= 10 x mountebank's, every case and size
 
-WRITE_RESULTS=0
-STRICT=0
-RESULTS_FROM=
+parse_args "$@"
 
-usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
-
-while [ $# -gt 0 ]; do
-  case $1 in
-    --write-results) WRITE_RESULTS=1 ;;
-    --strict) STRICT=1 ;;
-    --results-from) shift; RESULTS_FROM=${1:-} ;;
-    --results-from=*) RESULTS_FROM=${1#*=} ;;
-    -h | --help) usage; exit 0 ;;
-    *) echo "$BENCH: unknown argument: $1 (try --help)" >&2; exit 2 ;;
-  esac
-  shift
-done
-
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-
-# ---------------------------------------------------------------- RESULTS.md section update
-BEGIN_MARK="<!-- $BENCH:begin -->"
-END_MARK="<!-- $BENCH:end -->"
-
-update_results() { # REPORT.md: replaces (or appends) only this benchmark's section in $RESULTS_FILE
-  local report=$1 section tmp
-  [ -s "$report" ] || die "no report at $report"
-  section=$(mktemp)
-  {
-    echo "$BEGIN_MARK"
-    echo
-    sed -e 's/^#/##/' "$report"
-    echo
-    echo "$END_MARK"
-  } >"$section"
-  if [ -x "$REPO/node_modules/.bin/prettier" ]; then
-    tmp=$(mktemp)
-    if "$REPO/node_modules/.bin/prettier" --stdin-filepath "$RESULTS_FILE" <"$section" >"$tmp" 2>/dev/null; then
-      cat "$tmp" >"$section"
-    fi
-    rm -f "$tmp"
-  fi
-  if [ ! -f "$RESULTS_FILE" ]; then
-    printf '# Benchmark results\n\nEach section is written by its script in `bench/` (see bench/README.md).\n\n' >"$RESULTS_FILE"
-  fi
-  tmp=$(mktemp)
-  if grep -qF "$BEGIN_MARK" "$RESULTS_FILE" && grep -qF "$END_MARK" "$RESULTS_FILE"; then
-    awk -v b="$BEGIN_MARK" -v e="$END_MARK" -v f="$section" '
-      $0 == b { while ((getline l < f) > 0) print l; skip = 1; next }
-      $0 == e { skip = 0; next }
-      !skip { print }' "$RESULTS_FILE" >"$tmp"
-  else
-    { cat "$RESULTS_FILE"; echo; cat "$section"; } >"$tmp"
-  fi
-  cat "$tmp" >"$RESULTS_FILE"
-  rm -f "$tmp" "$section"
-  log "updated section '$BENCH' in $RESULTS_FILE"
-}
-
-if [ -n "$RESULTS_FROM" ]; then
-  update_results "$RESULTS_FROM"
-  exit 0
-fi
-
-for v in DUR ROUNDS CONNS WARMUP WRK_TIMEOUT LAT_DUR LAT_ROUNDS LAT_RATE LAT_WORKERS ONE_CORE MB_PORT READY_TIMEOUT DRAIN_TIMEOUT; do
-  [[ ${!v} =~ ^[0-9]+$ ]] || { echo "$BENCH: $v must be a whole number (got '${!v}')" >&2; exit 2; }
-done
+require_whole_numbers DUR ROUNDS CONNS WARMUP WRK_TIMEOUT LAT_DUR LAT_ROUNDS LAT_RATE LAT_WORKERS ONE_CORE MB_PORT READY_TIMEOUT DRAIN_TIMEOUT
 for s in $SIZES; do [[ $s =~ ^[1-9][0-9]*$ ]] || { echo "$BENCH: SIZES must be whole numbers >= 1 (got '$s')" >&2; exit 2; }; done
 [ "$DUR" -ge 1 ] && [ "$ROUNDS" -ge 1 ] && [ "$CONNS" -ge 1 ] && [ "$LAT_WORKERS" -ge 1 ] ||
   { echo "$BENCH: DUR, ROUNDS, CONNS and LAT_WORKERS must be >= 1" >&2; exit 2; }
 
 # ---------------------------------------------------------------- tools
-PATH=$PATH:/usr/sbin:/sbin
-for t in wrk hey node curl taskset getconf awk setsid timeout pgrep npm cmp; do
-  command -v "$t" >/dev/null 2>&1 || die "missing tool: $t (apt-get install wrk hey util-linux curl)"
-done
+require_tools --hint "(apt-get install wrk hey util-linux curl)" wrk hey node curl taskset getconf awk setsid timeout pgrep npm cmp
 NCPU=$(nproc)
 [ "$ONE_CORE" -lt "$NCPU" ] || die "ONE_CORE=$ONE_CORE but this machine has $NCPU core(s)"
 WRK_CORES=$(seq 0 $((NCPU - 1)) | grep -vx "$ONE_CORE" | paste -sd, -)
@@ -141,112 +70,9 @@ HAVE_MB=0
 MB_V=$(node -p "require('$MB_DIR/node_modules/mountebank/package.json').version" 2>/dev/null || echo n/a)
 
 # ---------------------------------------------------------------- processes and cleanup
-T=$(mktemp -d "${TMPDIR:-/tmp}/tapwire-mock-bench.XXXXXX") || die "mktemp -d failed"
-GROUPS_STARTED=()
+init_run tapwire-mock-bench 15
 
-proc_alive() {
-  local st
-  [ -r "/proc/$1/stat" ] || return 1
-  st=$(awk '{sub(/.*\) /, ""); print $1}' "/proc/$1/stat" 2>/dev/null) || return 1
-  [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
-}
-group_alive() {
-  local p
-  for p in $(pgrep -g "$1" 2>/dev/null); do proc_alive "$p" && return 0; done
-  proc_alive "$1"
-}
-stop_group() { # pgid signal timeout-seconds: signal the group, wait (bounded), then SIGKILL
-  local g=$1 sig=$2 limit=$(($3 * 10)) i=0
-  [ -n "$g" ] || return 0
-  group_alive "$g" || return 0
-  kill -"$sig" -- -"$g" 2>/dev/null || kill -"$sig" "$g" 2>/dev/null
-  while group_alive "$g" && [ $i -lt $limit ]; do sleep 0.1; i=$((i + 1)); done
-  if group_alive "$g"; then
-    kill -KILL -- -"$g" 2>/dev/null
-    kill -KILL "$g" 2>/dev/null
-  fi
-  return 0
-}
-cleanup() {
-  local rc=$? g
-  trap - EXIT INT TERM
-  for g in "${GROUPS_STARTED[@]}"; do stop_group "$g" TERM 15; done
-  if [ "$KEEP_TMP" = 1 ]; then log "kept work folder $T"; else rm -rf "$T"; fi
-  exit $rc
-}
-trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT
-trap 'log "terminated"; exit 143' TERM
-
-start_bg() { # LOG CMD...: own session, background; LAST_PID = CMD's pid (setsid execs)
-  local logf=$1
-  shift
-  setsid "$@" >"$logf" 2>&1 </dev/null &
-  LAST_PID=$!
-  GROUPS_STARTED+=("$LAST_PID")
-}
-descendants() {
-  local level=$1 next c depth=0
-  while [ -n "$level" ] && [ $depth -lt 8 ]; do
-    next=
-    for c in $level; do next="$next $(pgrep -P "$c" 2>/dev/null | tr '\n' ' ')"; done
-    next=$(echo $next)
-    [ -n "$next" ] && echo "$next"
-    level=$next
-    depth=$((depth + 1))
-  done | tr ' ' '\n' | grep -v '^$'
-}
-node_pid_of() { # wrapper pid: the pid itself when it is node, else its deepest node descendant
-  local p=$1 d
-  [ "$(cat "/proc/$p/comm" 2>/dev/null)" = node ] && { echo "$p"; return; }
-  for d in $(descendants "$1"); do [ "$(cat "/proc/$d/comm" 2>/dev/null)" = node ] && p=$d; done
-  echo "$p"
-}
-cpu_ticks() {
-  local p sum=0 v
-  for p in "$@"; do
-    v=$(awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$p/stat" 2>/dev/null) || continue
-    [ -n "$v" ] && sum=$((sum + v))
-  done
-  echo "$sum"
-}
-status_kb() {
-  local f=$1 p sum=0 v
-  shift
-  for p in "$@"; do
-    v=$(awk -v f="$f:" '$1 == f {print $2}' "/proc/$p/status" 2>/dev/null)
-    [ -n "$v" ] && sum=$((sum + v))
-  done
-  echo "$sum"
-}
-free_ports() {
-  node -e '
-    const net = require("node:net");
-    const n = Number(process.argv[1]);
-    const servers = [];
-    for (let i = 0; i < n; i++) {
-      const s = net.createServer();
-      s.listen(0, "127.0.0.1", () => {
-        servers.push(s);
-        if (servers.length === n) {
-          console.log(servers.map((x) => x.address().port).join(" "));
-          for (const x of servers) x.close();
-        }
-      });
-    }' "$1"
-}
 port_free() { node -e 'const s=require("node:net").createServer();s.once("error",()=>process.exit(1));s.listen(Number(process.argv[1]),"127.0.0.1",()=>s.close())' "$1"; }
-wait_for() { # seconds pid CMD...: runs CMD every 0.2 s until it succeeds, while pid lives
-  local limit=$(($1 * 5)) pid=$2 i=0
-  shift 2
-  while [ $i -lt "$limit" ]; do
-    proc_alive "$pid" || return 2
-    "$@" >/dev/null 2>&1 && return 0
-    sleep 0.2
-    i=$((i + 1))
-  done
-  return 1
-}
 # wait_idle PID: after a run, waits (DRAIN_TIMEOUT at most) until the process uses < 5 % of a core
 # over 0.5 s, so that a backlog (mountebank keeps working on requests wrk gave up on) does not
 # spill into the next target's run. Prints the seconds waited.
@@ -260,12 +86,8 @@ wait_idle() {
   calc "$i / 2"
 }
 
-median() { sort -g | awk '{a[NR] = $1} END {if (NR == 0) exit; if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
-fmt() { if [ -z "$2" ]; then echo "n/a"; else LC_ALL=C printf "$1" "$2"; fi; }
-calc() { LC_ALL=C awk "BEGIN {print $1}"; }
-
 # ---------------------------------------------------------------- build
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+LOAD_BEFORE=$(load_avg)
 log "work folder: $T"
 mkdir -p "$T/res" "$OUT_DIR"
 if [ -z "${TAPWIRE_CMD_SET:-}" ] && [ -f "$REPO/scripts/build.mjs" ]; then
@@ -481,16 +303,15 @@ for n in $SIZES; do
   grep -h 'match\|matched\|miss' "$T/TW-$n.log" 2>/dev/null | tail -n 3 | sed "s/^/$n /" >>"$T/res/summary.txt"
   MB_GROUP= TW_GROUP= TW1_GROUP=
 done
-LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+LOAD_AFTER=$(load_avg)
 
 # ---------------------------------------------------------------- report
 STAMP=$(date +%Y%m%d-%H%M%S)
 REPORT=$OUT_DIR/$BENCH-$STAMP.md
-CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+CPU_MODEL=$(cpu_model)
 WRK_V=$(wrk -v 2>&1 | head -n1 | awk '{print $1, $2}')
 HEY_V=$(dpkg-query -W -f '${Version}' hey 2>/dev/null || echo "?")
-GIT_REV=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo "no commit")
-[ -n "$(git -C "$REPO" status --porcelain 2>/dev/null | head -n1)" ] && GIT_REV="$GIT_REV (working tree modified)"
+GIT_REV=$(git_rev)
 
 med() { # file size case target column
   awk -v n="$2" -v c="$3" -v t="$4" -v k="$5" '$1 == n && $2 == c && $3 == t && $k != "-" {print $k}' "$1" 2>/dev/null | median
@@ -553,13 +374,14 @@ if [ "$SMALL" != "$LARGE" ]; then
     if [ -n "$v" ] && { [ -z "$FLAT_MIN" ] || awk -v a="$v" -v b="$FLAT_MIN" 'BEGIN {exit !(a < b)}'; }; then FLAT_MIN=$v; FLAT_AT="$c"; fi
   done
 fi
-verdict() { # value op threshold
+# Not lib.sh's verdict: this report has always written a plain FAIL.
+verdict_ge() { # value threshold
   [ -n "$1" ] || { echo "not measured"; return; }
-  awk -v a="$1" -v b="$3" 'BEGIN {exit !(a >= b)}' && echo PASS || echo FAIL
+  awk -v a="$1" -v b="$2" 'BEGIN {exit !(a >= b)}' && echo PASS || echo FAIL
 }
-V_ONE=$(verdict "$ONE_MIN" ge "$GOAL_RPS")
-V_FLAT=$(verdict "$FLAT_MIN" ge "$GOAL_FLAT")
-V_VS=$(verdict "$VS_MIN" ge "$GOAL_VS_MB")
+V_ONE=$(verdict_ge "$ONE_MIN" "$GOAL_RPS")
+V_FLAT=$(verdict_ge "$FLAT_MIN" "$GOAL_FLAT")
+V_VS=$(verdict_ge "$VS_MIN" "$GOAL_VS_MB")
 
 {
   echo "# Mock: tapwire mock vs mountebank as recorded endpoints grow"
@@ -676,11 +498,7 @@ V_VS=$(verdict "$VS_MIN" ge "$GOAL_VS_MB")
   echo '```'
 } >"$REPORT"
 
-echo
-sed -n '/^## Results/,/^## Checks/p' "$REPORT" | sed '$d'
-echo "report: $REPORT"
-
-[ "$WRITE_RESULTS" = 1 ] && update_results "$REPORT"
+finish_report "$REPORT" "## Checks"
 
 [ -s "$T/res/wrk.txt" ] || die "wrk produced no numbers (see $REPORT)"
 if [ "$STRICT" = 1 ]; then

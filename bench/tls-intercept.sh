@@ -19,6 +19,9 @@ set -u -o pipefail
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$SCRIPT_DIR/.." && pwd)
 BENCH=tls-intercept
+USAGE_LINES=2,16       # the header comment, printed by --help
+# shellcheck source=bench/lib.sh
+. "$SCRIPT_DIR/lib.sh" # log, die, arguments, RESULTS.md, processes, numbers; sets TAPWIRE_CMD, OUT_DIR, ...
 
 DUR=${DUR:-10}                        # seconds per hey run
 ROUNDS=${ROUNDS:-3}                   # alternating rounds per phase
@@ -30,108 +33,18 @@ H2_STREAMS=${H2_STREAMS:-10}          # h2load -m (concurrent streams per connec
 H2_TIMEOUT=${H2_TIMEOUT:-300}         # seconds before an h2load run is given up
 READY_TIMEOUT=${READY_TIMEOUT:-20}    # seconds to wait for tapwire's /readyz and mitmdump
 WAIT_TOOLS=${WAIT_TOOLS:-300}         # seconds to wait for tools (mitmproxy may still be installing)
-TAPWIRE_CMD_SET=${TAPWIRE_CMD:+1}
-TAPWIRE_CMD=${TAPWIRE_CMD:-node $REPO/bin/tapwire.js}
-TAPWIRE_EXTRA_ARGS=${TAPWIRE_EXTRA_ARGS:-}
-OUT_DIR=${OUT_DIR:-$SCRIPT_DIR/out}
-RESULTS_FILE=${RESULTS_FILE:-$SCRIPT_DIR/RESULTS.md}
-KEEP_TMP=${KEEP_TMP:-0}
 
 GOAL_VS_MITM=20     # tapwire keep-alive TLS req/s >= 20 x mitmproxy's
 GOAL_LEAF_MS=2      # a leaf for a new host <= 2 ms once the first one was issued
 
-WRITE_RESULTS=0
-STRICT=0
-RESULTS_FROM=
+parse_args "$@"
 
-usage() {
-  sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
-}
-
-while [ $# -gt 0 ]; do
-  case $1 in
-    --write-results) WRITE_RESULTS=1 ;;
-    --strict) STRICT=1 ;;
-    --results-from) shift; RESULTS_FROM=${1:-} ;;
-    --results-from=*) RESULTS_FROM=${1#*=} ;;
-    -h | --help) usage; exit 0 ;;
-    *) echo "$BENCH: unknown argument: $1 (try --help)" >&2; exit 2 ;;
-  esac
-  shift
-done
-
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-
-# ---------------------------------------------------------------- RESULTS.md section update
-BEGIN_MARK="<!-- $BENCH:begin -->"
-END_MARK="<!-- $BENCH:end -->"
-
-# update_results REPORT.md: replaces (or appends) only this benchmark's section in $RESULTS_FILE.
-update_results() {
-  local report=$1 section tmp
-  [ -s "$report" ] || die "no report at $report"
-  section=$(mktemp)
-  {
-    echo "$BEGIN_MARK"
-    echo
-    # Demote headings one level so the report nests under RESULTS.md's title.
-    sed -e 's/^#/##/' "$report"
-    echo
-    echo "$END_MARK"
-  } >"$section"
-  # RESULTS.md is checked by prettier (npm run lint): format the section the same way.
-  if [ -x "$REPO/node_modules/.bin/prettier" ]; then
-    tmp=$(mktemp)
-    if "$REPO/node_modules/.bin/prettier" --stdin-filepath "$RESULTS_FILE" <"$section" >"$tmp" 2>/dev/null; then
-      cat "$tmp" >"$section"
-    fi
-    rm -f "$tmp"
-  fi
-  if [ ! -f "$RESULTS_FILE" ]; then
-    printf '# Benchmark results\n\nEach section is written by its script in `bench/` (see bench/README.md).\n\n' >"$RESULTS_FILE"
-  fi
-  tmp=$(mktemp)
-  if grep -qF "$BEGIN_MARK" "$RESULTS_FILE" && grep -qF "$END_MARK" "$RESULTS_FILE"; then
-    awk -v b="$BEGIN_MARK" -v e="$END_MARK" -v f="$section" '
-      $0 == b { while ((getline l < f) > 0) print l; skip = 1; next }
-      $0 == e { skip = 0; next }
-      !skip { print }' "$RESULTS_FILE" >"$tmp"
-  else
-    { cat "$RESULTS_FILE"; echo; cat "$section"; } >"$tmp"
-  fi
-  cat "$tmp" >"$RESULTS_FILE"
-  rm -f "$tmp" "$section"
-  log "updated section '$BENCH' in $RESULTS_FILE"
-}
-
-if [ -n "$RESULTS_FROM" ]; then
-  update_results "$RESULTS_FROM"
-  exit 0
-fi
-
-for v in DUR ROUNDS CONNS WARMUP H2_N H2_CONNS H2_STREAMS H2_TIMEOUT READY_TIMEOUT WAIT_TOOLS; do
-  [[ ${!v} =~ ^[0-9]+$ ]] || { echo "$BENCH: $v must be a whole number (got '${!v}')" >&2; exit 2; }
-done
+require_whole_numbers DUR ROUNDS CONNS WARMUP H2_N H2_CONNS H2_STREAMS H2_TIMEOUT READY_TIMEOUT WAIT_TOOLS
 [ "$DUR" -ge 1 ] && [ "$ROUNDS" -ge 1 ] && [ "$CONNS" -ge 1 ] && [ "$H2_N" -ge 1 ] ||
   { echo "$BENCH: DUR, ROUNDS, CONNS and H2_N must be >= 1" >&2; exit 2; }
 
 # ---------------------------------------------------------------- tools
-PATH=$PATH:/usr/sbin:/sbin
-missing_tools() {
-  local t m=
-  for t in nginx hey h2load openssl curl mitmdump; do command -v "$t" >/dev/null 2>&1 || m="$m $t"; done
-  echo "${m# }"
-}
-missing=$(missing_tools)
-if [ -n "$missing" ]; then
-  log "waiting up to ${WAIT_TOOLS}s for: $missing"
-  deadline=$((SECONDS + WAIT_TOOLS))
-  while [ -n "$missing" ] && [ $SECONDS -lt $deadline ]; do
-    sleep 5
-    missing=$(missing_tools)
-  done
-fi
+missing=$(wait_tools "$WAIT_TOOLS" nginx hey h2load openssl curl mitmdump)
 # mitmproxy is a comparison peer: without it the tapwire rows are still measured.
 HAVE_MITM=1
 case " $missing " in *" mitmdump "*) HAVE_MITM=0; missing=$(echo " $missing " | sed 's/ mitmdump / /; s/^ *//; s/ *$//') ;; esac
@@ -141,121 +54,14 @@ if [ -n "$missing" ]; then
   exit 1
 fi
 [ "$HAVE_MITM" = 1 ] || log "mitmdump not found: the mitmproxy rows are skipped (apt-get install mitmproxy)"
-for t in node getconf awk setsid timeout pgrep sha256sum; do
-  command -v "$t" >/dev/null 2>&1 || die "missing tool: $t"
-done
+require_tools node getconf awk setsid timeout pgrep sha256sum
 CLK_TCK=$(getconf CLK_TCK)
 
 # ---------------------------------------------------------------- processes and cleanup
-T=$(mktemp -d "${TMPDIR:-/tmp}/tapwire-tls-bench.XXXXXX") || die "mktemp -d failed"
-GROUPS_STARTED=() # process-group ids of everything we started (each via setsid)
-
-proc_alive() { # pid: running and not a zombie
-  local st
-  [ -r "/proc/$1/stat" ] || return 1
-  st=$(awk '{sub(/.*\) /, ""); print $1}' "/proc/$1/stat" 2>/dev/null) || return 1
-  [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
-}
-
-group_alive() { # pgid: any live process in the group
-  local p
-  for p in $(pgrep -g "$1" 2>/dev/null); do proc_alive "$p" && return 0; done
-  proc_alive "$1"
-}
-
-stop_group() { # pgid signal timeout-seconds: signal the group, wait (bounded), then SIGKILL
-  local g=$1 sig=$2 limit=$(($3 * 10)) i=0
-  group_alive "$g" || return 0
-  kill -"$sig" -- -"$g" 2>/dev/null || kill -"$sig" "$g" 2>/dev/null
-  while group_alive "$g" && [ $i -lt $limit ]; do sleep 0.1; i=$((i + 1)); done
-  if group_alive "$g"; then
-    kill -KILL -- -"$g" 2>/dev/null
-    kill -KILL "$g" 2>/dev/null
-  fi
-  return 0
-}
-
-cleanup() {
-  local rc=$? g
-  trap - EXIT INT TERM
-  # SIGTERM, never SIGINT: tapwire closes its snapshot on either, and SIGTERM is what a
-  # supervisor sends; each group gets 15 s before SIGKILL.
-  for g in "${GROUPS_STARTED[@]}"; do stop_group "$g" TERM 15; done
-  if [ "$KEEP_TMP" = 1 ]; then log "kept work folder $T"; else rm -rf "$T"; fi
-  exit $rc
-}
-trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT
-trap 'log "terminated"; exit 143' TERM
-
-# start_bg LOG CMD...: runs CMD in its own session (so the group can be stopped as one), in the
-# background, owned by this script; sets LAST_PID (= the pid of CMD itself: setsid execs).
-start_bg() {
-  local logf=$1
-  shift
-  setsid "$@" >"$logf" 2>&1 </dev/null &
-  LAST_PID=$!
-  GROUPS_STARTED+=("$LAST_PID")
-}
-
-descendants() { # pid: all descendants, breadth first (bounded depth)
-  local level=$1 next c depth=0
-  while [ -n "$level" ] && [ $depth -lt 8 ]; do
-    next=
-    for c in $level; do next="$next $(pgrep -P "$c" 2>/dev/null | tr '\n' ' ')"; done
-    next=$(echo $next)
-    [ -n "$next" ] && echo "$next"
-    level=$next
-    depth=$((depth + 1))
-  done | tr ' ' '\n' | grep -v '^$'
-}
-
-cpu_ticks() { # pid...: utime+stime summed (whole thread groups, worker threads included)
-  local p sum=0 v
-  for p in "$@"; do
-    v=$(awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$p/stat" 2>/dev/null) || continue
-    [ -n "$v" ] && sum=$((sum + v))
-  done
-  echo "$sum"
-}
-
-status_kb() { # field pid...: sum of a /proc/<pid>/status field (kB), e.g. VmRSS, VmHWM
-  local f=$1 p sum=0 v
-  shift
-  for p in "$@"; do
-    v=$(awk -v f="$f:" '$1 == f {print $2}' "/proc/$p/status" 2>/dev/null)
-    [ -n "$v" ] && sum=$((sum + v))
-  done
-  echo "$sum"
-}
-
-free_ports() { # n: n distinct free TCP ports on 127.0.0.1
-  node -e '
-    const net = require("node:net");
-    const n = Number(process.argv[1]);
-    const servers = [];
-    for (let i = 0; i < n; i++) {
-      const s = net.createServer();
-      s.listen(0, "127.0.0.1", () => {
-        servers.push(s);
-        if (servers.length === n) {
-          console.log(servers.map((x) => x.address().port).join(" "));
-          for (const x of servers) x.close();
-        }
-      });
-    }' "$1"
-}
-
-# ---------------------------------------------------------------- numbers
-median() { sort -g | awk '{a[NR] = $1} END {if (NR == 0) exit; if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
-fmt() { # printf-format value: "n/a" when empty
-  if [ -z "$2" ]; then echo "n/a"; else LC_ALL=C printf "$1" "$2"; fi
-}
-calc() { LC_ALL=C awk "BEGIN {print $1}"; }
-mb() { [ -n "${1:-}" ] && [ "$1" != 0 ] && calc "$1 / 1024"; }
+init_run tapwire-tls-bench 15
 
 # ---------------------------------------------------------------- certificates
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+LOAD_BEFORE=$(load_avg)
 log "work folder: $T"
 mkdir -p "$T/www" "$T/res" "$T/pki" "$T/nginx" "$T/mitm" "$T/mitm-home" "$OUT_DIR"
 head -c 1024 /dev/urandom | base64 -w0 | head -c 1024 >"$T/www/1k.bin" # 1 KiB, printable, not constant
@@ -327,18 +133,6 @@ tls_probe() {
   if [ "$(sha256sum <"$T/probe.body" | cut -d' ' -f1)" = "$BODY_SHA" ]; then echo "$out body-ok"; else echo "$out body-BAD"; fi
 }
 
-wait_for() { # seconds pid CMD...: runs CMD every 0.2 s until it succeeds, while pid lives
-  local limit=$(($1 * 5)) pid=$2 i=0
-  shift 2
-  while [ $i -lt "$limit" ]; do
-    proc_alive "$pid" || return 2
-    "$@" >/dev/null 2>&1 && return 0
-    sleep 0.2
-    i=$((i + 1))
-  done
-  return 1
-}
-
 nginx -t -q -p "$T/nginx" -e "$T/nginx/error.log" -c "$T/nginx/nginx.conf" >"$T/nginx/test.log" 2>&1 ||
   { cat "$T/nginx/test.log" >&2; die "nginx config is invalid"; }
 start_bg "$T/nginx/stdout.log" nginx -p "$T/nginx" -e "$T/nginx/error.log" -c "$T/nginx/nginx.conf"
@@ -366,13 +160,6 @@ TW_CA_PEM=$TW_CA/ca.pem
 
 TWF_CMD="$TAPWIRE_CMD record --proxy-type forward --ca $TW_CA --upstream-ca $ORIGIN_CA --in-port 0 --out-port $TWF_PORT --admin-port $TWF_ADMIN --store $T/store-forward --log-level warn${TAPWIRE_EXTRA_ARGS:+ $TAPWIRE_EXTRA_ARGS}"
 TWR_CMD="$TAPWIRE_CMD record --proxy-type reverse --app https://localhost:$NGINX_PORT --tls-in-cert $LEAF_CERT --tls-in-key $LEAF_KEY --upstream-ca $ORIGIN_CA --ca $TW_CA --in-port $TWR_PORT --out-port 0 --admin-port $TWR_ADMIN --store $T/store-reverse --log-level warn${TAPWIRE_EXTRA_ARGS:+ $TAPWIRE_EXTRA_ARGS}"
-
-node_pid_of() { # wrapper pid: the pid itself when it is node, else its deepest node descendant
-  local p=$1 d
-  [ "$(cat "/proc/$p/comm" 2>/dev/null)" = node ] && { echo "$p"; return; }
-  for d in $(descendants "$1"); do [ "$(cat "/proc/$d/comm" 2>/dev/null)" = node ] && p=$d; done
-  echo "$p"
-}
 
 # start_tapwire NAME CMD ADMIN_PORT: sets <NAME>_PID (node) and <NAME>_STATUS (running or a reason).
 start_tapwire() {
@@ -753,10 +540,6 @@ for t in direct tapwire; do
   H2PROTO[$t]=$(h2_col "$t" 8 | sort -u | tr '\n' ' ' | sed 's/ $//')
 done
 
-verdict() { # value op goal
-  [ -z "$1" ] && { echo "not measured"; return; }
-  if LC_ALL=C awk "BEGIN {exit !($1 $2 $3)}"; then echo PASS; else echo "**FAIL**"; fi
-}
 VS_MITM=$(ratio "${RPS[keepalive,tapwire]}" "${RPS[keepalive,mitmproxy]}")
 V_VS_MITM=$(verdict "$VS_MITM" '>=' "$GOAL_VS_MITM")
 V_LEAF=$(verdict "$LEAF_MS" '<=' "$GOAL_LEAF_MS")
@@ -765,17 +548,16 @@ H2_PCT=$(ratio "${H2RPS[tapwire]}" "${H2RPS[direct]}")
 [ -n "$H2_PCT" ] && H2_PCT=$(calc "100 * $H2_PCT")
 
 # ---------------------------------------------------------------- report
-LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+LOAD_AFTER=$(load_avg)
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 REPORT=$OUT_DIR/$BENCH-$STAMP.md
-CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+CPU_MODEL=$(cpu_model)
 NGINX_V=$(nginx -v 2>&1 | sed 's/^nginx version: //')
 HEY_V=$(dpkg-query -W -f='${Version}' hey 2>/dev/null || echo unknown)
 H2LOAD_V=$(h2load --version 2>&1 | head -n1)
 MITM_V=$( [ "$HAVE_MITM" = 1 ] && mitmdump --version 2>/dev/null | awk -F': *' '/^Mitmproxy/ {print $2}')
 OPENSSL_V=$(openssl version | awk '{print $2}')
-GIT_REV=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo "no commit")
-[ -n "$(git -C "$REPO" status --porcelain 2>/dev/null | head -n1)" ] && GIT_REV="$GIT_REV (working tree modified)"
+GIT_REV=$(git_rev)
 
 hey_row() { # phase target label
   local p=$1 t=$2 vs_direct vs_mitm
@@ -951,11 +733,7 @@ status_line() { # name status
   echo "</details>"
 } >"$REPORT"
 
-echo
-sed -n '/^## Results/,/^## Recording/p' "$REPORT" | sed '$d'
-echo "report: $REPORT"
-
-[ "$WRITE_RESULTS" = 1 ] && update_results "$REPORT"
+finish_report "$REPORT" "## Recording"
 
 [ -n "${RPS[keepalive,direct]}" ] || die "hey produced no numbers for direct (see $REPORT)"
 if [ "$STRICT" = 1 ]; then
