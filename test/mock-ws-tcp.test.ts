@@ -18,7 +18,7 @@ import { startResponder, type Responder } from '../src/mock/responder.ts';
 import type { Exchange } from '../src/model/exchange.ts';
 import { openStore } from '../src/store/fs/index.ts';
 import { closed, connectTunnel } from './helpers/forward.ts';
-import { startTcpServer } from './helpers/peers.ts';
+import { startSmtpLikeServer } from './helpers/peers.ts';
 import { startTestRecording, type TestRecording } from './helpers/recording.ts';
 
 /** A ws app: echoes text as `echo:…`, binary as is, answers `frag` with a fragmented message. */
@@ -92,20 +92,7 @@ describe('mock: WebSocket and raw TCP from a real recording', () => {
 
   before(async () => {
     const app = await startApp();
-    const server = await startTcpServer((s) => {
-      s.on('error', () => undefined);
-      s.write('220 tapwire.test ESMTP ready\r\n');
-      let line = '';
-      s.on('data', (d) => {
-        line += d.toString('latin1');
-        for (let at = line.indexOf('\r\n'); at >= 0; at = line.indexOf('\r\n')) {
-          const cmd = line.slice(0, at);
-          line = line.slice(at + 2);
-          if (cmd.startsWith('HELO ')) s.write(`250 hello ${cmd.slice(5)}\r\n`);
-          else if (cmd === 'QUIT') s.end('221 bye\r\n');
-        }
-      });
-    });
+    const server = await startSmtpLikeServer();
     [wsPort, smtpPort] = [app.port, server.port];
     rec = await startTestRecording({ proxyType: 'forward' });
     try {

@@ -26,7 +26,7 @@ import {
   startQuietServer,
   withRecording,
 } from './helpers/forward.ts';
-import { startTcpServer, type Origin } from './helpers/peers.ts';
+import { startSmtpLikeServer, startTcpServer, type Origin } from './helpers/peers.ts';
 import type { TestRecording } from './helpers/recording.ts';
 
 /** The one `tcp` exchange of a recording, with the checks every tunnel record passes. */
@@ -93,21 +93,7 @@ describe('record: raw TCP through the outbound port', () => {
       s.on('error', () => undefined);
     });
     // Speaks first, like SMTP: a banner before the client says anything.
-    smtp = await startTcpServer((s) => {
-      s.on('error', () => undefined);
-      s.write('220 tapwire.test ESMTP ready\r\n');
-      let line = '';
-      s.on('data', (d) => {
-        line += d.toString('latin1');
-        for (let at = line.indexOf('\r\n'); at >= 0; at = line.indexOf('\r\n')) {
-          const cmd = line.slice(0, at);
-          line = line.slice(at + 2);
-          if (cmd.startsWith('HELO ')) s.write(`250 hello ${cmd.slice(5)}\r\n`);
-          else if (cmd === 'QUIT') s.end('221 bye\r\n');
-          else s.write('500 what?\r\n');
-        }
-      });
-    });
+    smtp = await startSmtpLikeServer();
   });
 
   after(async () => {

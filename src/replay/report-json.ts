@@ -6,7 +6,6 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { FileUnwritableError } from '../errors.ts';
-import type { LatencyStats } from './histogram.ts';
 import type { ReplayOutcome } from './runner.ts';
 import type { EndpointSummary, FailureRecord, ThroughputBucket } from './stats.ts';
 import type { RunSummary } from './types.ts';
@@ -49,27 +48,8 @@ export interface ReplayReport {
   goals?: unknown;
 }
 
-export interface ReportTraffic {
-  endpoint: string;
-  /** Requests handed to a client. */
-  sent: number;
-  responses: number;
-  /** 2xx and 3xx. */
-  succeeded: number;
-  /** Due but not sent: --max-in-flight was reached. */
-  dropped: number;
-  /** Transport errors by kind (refused, reset, timeout, tls, protocol…). */
-  errors: Record<string, number>;
-  /** Responses by status code. */
-  statuses: Record<string, number>;
-  /** Milliseconds, from the intended send time. */
-  latency: LatencyStats;
-  /** [percentile, ms] points for plots. */
-  curve: Array<[number, number]>;
-  /** The HdrHistogram of latencies in µs, compressed base64 (HdrHistogram's standard encoding). */
-  histogram: string;
-  assertions?: { passed: number; failed: number };
-}
+/** One endpoint's (or the totals') traffic, as the run's statistics summarise it. */
+export type ReportTraffic = EndpointSummary;
 
 export interface ReportContext {
   version: string;
@@ -94,8 +74,8 @@ export function buildReport(outcome: ReplayOutcome, context: ReportContext): Rep
     interrupted: outcome.interrupted,
     inFlightAtStop: outcome.inFlightAtStop,
     summary: stats.runSummary(durationMs),
-    totals: traffic(stats.totalSummary()),
-    endpoints: stats.endpointSummaries().map(traffic),
+    totals: stats.totalSummary(),
+    endpoints: stats.endpointSummaries(),
     throughput: stats.throughput(),
     skipped: { ...outcome.skipped },
     truncatedBodies: outcome.truncatedBodies,
@@ -111,23 +91,6 @@ export function buildReport(outcome: ReplayOutcome, context: ReportContext): Rep
   }
   if (context.goals !== undefined) report.goals = context.goals;
   return report;
-}
-
-function traffic(s: EndpointSummary): ReportTraffic {
-  const t: ReportTraffic = {
-    endpoint: s.endpoint,
-    sent: s.sent,
-    responses: s.responses,
-    succeeded: s.succeeded,
-    dropped: s.dropped,
-    errors: s.errors,
-    statuses: s.statuses,
-    latency: s.latency,
-    curve: s.curve,
-    histogram: s.histogram,
-  };
-  if (s.assertions) t.assertions = s.assertions;
-  return t;
 }
 
 /** Writes the report as JSON or HTML, chosen by the file's extension. */

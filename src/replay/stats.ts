@@ -76,12 +76,18 @@ export class EndpointAggregate {
 
 export interface EndpointSummary {
   endpoint: string;
+  /** Requests handed to a client. */
   sent: number;
   responses: number;
+  /** Due but not sent: --max-in-flight was reached. */
   dropped: number;
+  /** Transport errors by kind (refused, reset, timeout, tls, protocol…). */
   errors: Record<string, number>;
+  /** Responses by status code. */
   statuses: Record<string, number>;
+  /** 2xx and 3xx. */
   succeeded: number;
+  /** Milliseconds, from the intended send time. */
   latency: LatencyStats;
   /** Percentile curve ([percentile, ms]) for plots. */
   curve: Array<[number, number]>;

@@ -101,3 +101,25 @@ export function rawExchange(
     if (opts.endAfterWrite) socket.end();
   });
 }
+
+/**
+ * A server-first TCP peer like SMTP: a banner before the client says anything, `HELO x` answered
+ * `250 hello x`, `QUIT` answered `221 bye` and closed, anything else `500 what?`.
+ */
+export function startSmtpLikeServer(): Promise<Origin> {
+  return startTcpServer((s) => {
+    s.on('error', () => undefined);
+    s.write('220 tapwire.test ESMTP ready\r\n');
+    let line = '';
+    s.on('data', (d: Buffer) => {
+      line += d.toString('latin1');
+      for (let at = line.indexOf('\r\n'); at >= 0; at = line.indexOf('\r\n')) {
+        const cmd = line.slice(0, at);
+        line = line.slice(at + 2);
+        if (cmd.startsWith('HELO ')) s.write(`250 hello ${cmd.slice(5)}\r\n`);
+        else if (cmd === 'QUIT') s.end('221 bye\r\n');
+        else s.write('500 what?\r\n');
+      }
+    });
+  });
+}
