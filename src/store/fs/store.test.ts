@@ -7,9 +7,11 @@ import {
   readFileSync,
   rmSync,
   statSync,
+  symlinkSync,
   truncateSync,
   writeFileSync,
 } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -92,21 +94,58 @@ void describe('fs store: writer and reader', () => {
     await assert.rejects(writer.writeBatch(sample(1)), /closed/);
   });
 
-  void test('a segment that cannot be written fails the write and the close instead of hanging', async () => {
+  void test('a full disk costs the segment it hit, not the snapshot: later batches and the close still work', async () => {
     const store = openStore(freshStoreDir());
-    const writer = await store.create({ name: 'unwritable' });
-    // A directory where the segment file should go: opening it fails with EISDIR.
-    mkdirSync(join(writer.dir, 'exchanges-0001.ndjson.gz'));
-    const big = httpExchange(0);
-    if (big.response?.body) big.response.body.data = 'x'.repeat(256 * 1024);
+    const writer = await store.create({ name: 'full-disk', segmentExchanges: 100 });
+    // The first segment's file is the kernel's full device: every write to it fails with ENOSPC.
+    symlinkSync('/dev/full', join(writer.dir, 'exchanges-0001.ndjson.gz'));
+    const lostOnes = sample(3);
+    await writer.writeBatch(lostOnes); // gzip holds it: the disk has not been asked yet
+    await assert.rejects(writer.flush(), /ENOSPC/);
+    const kept = sample(4);
+    await writer.writeBatch(kept);
+    const meta = await writer.close({ dropped: 1 });
+    assert.equal(meta.status, 'complete');
+    assert.deepEqual(meta.segments, ['exchanges-0002.ndjson.gz'], 'the failed segment is gone from the list');
+    assert.equal(meta.counts.exchanges, 4);
+    assert.equal(meta.counts.inbound + meta.counts.outbound, 4);
+    assert.equal(meta.counts.dropped, 1 + lostOnes.length, 'what the failed segment held is counted as dropped');
+    assert.ok(!existsSync(join(writer.dir, 'exchanges-0001.ndjson.gz')), 'and its file is removed');
+    const { exchanges, problems } = await readAll(await store.open(writer.id));
+    assert.deepEqual(problems, []);
+    assert.deepEqual(exchanges, kept);
+  });
+
+  void test('a batch that meets the failure is rejected; the next batch opens a new segment', async () => {
+    const store = openStore(freshStoreDir());
+    const writer = await store.create({ name: 'full-disk-2', segmentExchanges: 100 });
+    symlinkSync('/dev/full', join(writer.dir, 'exchanges-0001.ndjson.gz'));
+    // Incompressible bodies: gzip has to write to the file during the batch itself.
+    const big = (i: number) => {
+      const x = httpExchange(i);
+      if (x.response?.body) x.response.body.data = randomBytes(96 * 1024).toString('base64');
+      return x;
+    };
+    let accepted = 0;
     await assert.rejects(
       (async () => {
-        for (let i = 0; i < 8; i++) await writer.writeBatch([big]);
-        await writer.flush();
+        for (let i = 0; i < 8; i++) {
+          await writer.writeBatch([big(i)]);
+          accepted++;
+        }
       })(),
-      /EISDIR/,
+      /ENOSPC/,
     );
-    await assert.rejects(writer.close(), /EISDIR/);
+    assert.ok(accepted < 8);
+    const after = sample(2);
+    await writer.writeBatch(after);
+    const meta = await writer.close();
+    assert.equal(meta.counts.exchanges, 2);
+    assert.deepEqual(meta.segments, ['exchanges-0002.ndjson.gz']);
+    // Accepted batches went down with their segment; the rejected one is its caller's to count.
+    assert.equal(meta.counts.dropped, accepted);
+    const { exchanges } = await readAll(await store.open(writer.id));
+    assert.deepEqual(exchanges, after);
   });
 
   void test('an empty snapshot closes with no segment and reads as empty', async () => {

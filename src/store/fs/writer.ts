@@ -3,9 +3,13 @@
  * NDJSON lines through gzip into append-only segments that rotate every `segmentExchanges`.
  * A flush makes what was written readable by another process (gzip sync flush, bytes in the
  * file, snapshot.json rewritten with the counts), so a crash loses at most what came after it.
+ *
+ * A segment whose file fails (a full disk, an I/O error) is abandoned, not the snapshot: its
+ * file is removed, its exchanges are counted as dropped, the batch that met the failure is
+ * rejected, and the next batch starts a new segment. One bad moment never poisons a recording.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { constants as zc, createGzip, type Gzip } from 'node:zlib';
@@ -24,6 +28,11 @@ interface OpenSegment {
   gzip: Gzip;
   file: WriteStream;
   count: number;
+  /** Of `count`, how many went each way (taken back from the totals if the segment is lost). */
+  inbound: number;
+  outbound: number;
+  /** The first error of its gzip or file stream: the segment is done for. */
+  failure?: Error;
 }
 
 /** Creates the snapshot directory (and the store directory on first use) and its writer. */
@@ -59,12 +68,15 @@ export class FsSnapshotWriter implements SnapshotWriter {
   private readonly services: Set<string>;
   private readonly counts = { exchanges: 0, inbound: 0, outbound: 0 };
   private readonly segments: string[] = [];
+  /** Segment files are numbered by this, so an abandoned segment's name is never reused. */
+  private segmentSeq = 0;
+  /** Exchanges lost with abandoned segments after their batch had been accepted. */
+  private lost = 0;
   private first: { ms: number; ts: string } | undefined;
   private last: { ms: number; ts: string } | undefined;
   private segment: OpenSegment | undefined;
   /** Operations run one after another: a flush must not interleave with a batch or a rotation. */
   private queue: Promise<unknown> = Promise.resolve();
-  private failure: Error | undefined;
   private closing: Promise<SnapshotMeta> | undefined;
   private dirty = false;
 
@@ -107,7 +119,7 @@ export class FsSnapshotWriter implements SnapshotWriter {
       ...this.base,
       status,
       services: [...this.services].sort(),
-      counts: { ...this.counts, dropped },
+      counts: { ...this.counts, dropped: dropped + this.lost },
       segments: [...this.segments],
     };
     if (this.first && this.last) meta.timeRange = { first: this.first.ts, last: this.last.ts };
@@ -115,39 +127,65 @@ export class FsSnapshotWriter implements SnapshotWriter {
   }
 
   private serial<T>(op: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(() => {
-      if (this.failure) throw this.failure;
-      return op();
-    });
+    const run = this.queue.then(op);
     this.queue = run.catch(() => undefined);
     return run;
   }
 
   private async write(lines: LineBatch): Promise<void> {
+    // A segment that failed since the last batch: what it held is lost, this batch goes on.
+    if (this.segment?.failure) await this.abandon(this.segment, 0);
     // One gzip write per batch (or per segment part of it): zlib works in the thread pool,
     // and a round trip per exchange would cap the recorder far below the proxy's rate.
     const total = lines.ends.length;
     let i = 0;
     while (i < total) {
-      if (this.failure) throw this.failure;
       let seg = this.segment;
       if (!seg || seg.count >= this.segmentExchanges) seg = await this.rotate();
       const n = Math.min(total - i, this.segmentExchanges - seg.count);
       for (let j = i; j < i + n; j++) {
-        this.account(lines.directions[j] as Direction, lines.services[j], lines.times[j] as number, lines.ts?.[j]);
+        const direction = lines.directions[j] as Direction;
+        seg[direction]++;
+        this.account(direction, lines.services[j], lines.times[j] as number, lines.ts?.[j]);
       }
       const start = i === 0 ? 0 : (lines.ends[i - 1] as number);
       const chunk = lines.bytes.subarray(start, lines.ends[i + n - 1]);
       seg.count += n;
       i += n;
       // Respect gzip's backpressure so a slow disk bounds memory instead of growing it.
-      if (!seg.gzip.write(chunk)) await this.drained(seg.gzip);
+      if (!seg.gzip.write(chunk)) await this.drained(seg).catch(() => undefined);
+      if (seg.failure) {
+        // This batch is rejected whole (its caller counts it as dropped): what it put in
+        // earlier segments stays, what it put in this one is not counted twice as lost.
+        const failure = seg.failure;
+        await this.abandon(seg, n);
+        throw failure;
+      }
     }
-    if (this.failure) throw this.failure;
+  }
+
+  /**
+   * Gives up a failed segment: its streams are torn down, its file removed (a reader would
+   * find it on disk otherwise), its exchanges taken back out of the totals. `ofThisBatch` of
+   * them belong to the batch being rejected; the rest had been accepted and are now lost.
+   */
+  private async abandon(seg: OpenSegment, ofThisBatch: number): Promise<void> {
+    if (this.segment === seg) this.segment = undefined;
+    seg.gzip.destroy();
+    seg.file.destroy();
+    const at = this.segments.indexOf(seg.name);
+    if (at >= 0) this.segments.splice(at, 1);
+    this.counts.exchanges -= seg.count;
+    this.counts.inbound -= seg.inbound;
+    this.counts.outbound -= seg.outbound;
+    this.lost += seg.count - ofThisBatch;
+    this.dirty = true;
+    await unlink(join(this.dir, seg.name)).catch(() => undefined);
   }
 
   /** Waits for 'drain', or fails if the stream is torn down first (it would never drain). */
-  private drained(gzip: Gzip): Promise<void> {
+  private drained(seg: OpenSegment): Promise<void> {
+    const gzip = seg.gzip;
     return new Promise((resolve, reject) => {
       const settle = (err?: Error) => {
         gzip.off('drain', onDrain);
@@ -156,7 +194,7 @@ export class FsSnapshotWriter implements SnapshotWriter {
         else resolve();
       };
       const onDrain = () => settle();
-      const onClose = () => settle(this.failure ?? new Error(`snapshot ${this.id}: segment stream closed`));
+      const onClose = () => settle(seg.failure ?? new Error(`snapshot ${this.id}: segment stream closed`));
       gzip.on('drain', onDrain);
       gzip.on('close', onClose);
     });
@@ -175,63 +213,66 @@ export class FsSnapshotWriter implements SnapshotWriter {
 
   private async rotate(): Promise<OpenSegment> {
     if (this.segment) await this.finishSegment(this.segment);
-    const name = segmentName(this.segments.length + 1);
+    const name = segmentName(++this.segmentSeq);
     // Level 1: capture must keep up with the proxy; the ratio on JSON text stays good.
     const gzip = createGzip({ level: zc.Z_BEST_SPEED });
     const file = createWriteStream(join(this.dir, name), { flags: 'a' });
-    gzip.on('error', (err) => this.fail(err));
+    const seg: OpenSegment = { name, gzip, file, count: 0, inbound: 0, outbound: 0 };
+    gzip.on('error', (err) => (seg.failure ??= err));
     file.on('error', (err) => {
-      this.fail(err);
+      seg.failure ??= err;
       // Without this, a gzip whose reader is gone would never drain and a write would hang.
       gzip.destroy(err);
     });
     gzip.pipe(file);
-    const seg: OpenSegment = { name, gzip, file, count: 0 };
     this.segments.push(name);
     this.segment = seg;
     return seg;
   }
 
-  private fail(err: Error): void {
-    this.failure ??= err;
-  }
-
+  /** Ends a segment; one whose file fails on the way out is abandoned (its exchanges lost). */
   private async finishSegment(seg: OpenSegment): Promise<void> {
     this.segment = undefined;
-    seg.gzip.end();
-    await finished(seg.file);
+    if (!seg.failure) {
+      seg.gzip.end();
+      await finished(seg.file).catch((err: Error) => (seg.failure ??= err));
+    }
+    if (seg.failure) await this.abandon(seg, 0);
   }
 
   private async flushNow(): Promise<void> {
     const seg = this.segment;
-    if (seg) {
-      await new Promise<void>((resolve, reject) =>
-        seg.gzip.flush(zc.Z_SYNC_FLUSH, () => (this.failure ? reject(this.failure) : resolve())),
-      );
-      // The flush callback runs once gzip has pushed its output; the pipe may still hold some
-      // of it (paused by the file's backpressure) until the file stream takes it.
-      while (seg.gzip.readableLength > 0 && !this.failure) await new Promise((r) => setImmediate(r));
-      // Writes to a file stream complete in order: an empty write completes after all before it.
-      await new Promise<void>((resolve, reject) =>
-        seg.file.write(Buffer.alloc(0), (err) => (err ? reject(err) : resolve())),
-      );
+    let failure: Error | undefined;
+    if (seg && !seg.failure) {
+      try {
+        await new Promise<void>((resolve, reject) =>
+          seg.gzip.flush(zc.Z_SYNC_FLUSH, () => (seg.failure ? reject(seg.failure) : resolve())),
+        );
+        // The flush callback runs once gzip has pushed its output; the pipe may still hold some
+        // of it (paused by the file's backpressure) until the file stream takes it.
+        while (seg.gzip.readableLength > 0 && !seg.failure) await new Promise((r) => setImmediate(r));
+        // Writes to a file stream complete in order: an empty write completes after all before it.
+        await new Promise<void>((resolve, reject) =>
+          seg.file.write(Buffer.alloc(0), (err) => (err ? reject(err) : resolve())),
+        );
+      } catch (err) {
+        seg.failure ??= err as Error;
+      }
     }
-    if (this.failure) throw this.failure;
+    if (seg?.failure) {
+      failure = seg.failure;
+      await this.abandon(seg, 0);
+    }
     if (this.dirty) {
       this.dirty = false;
       await writeMeta(this.dir, this.currentMeta('recording'));
     }
+    // Told after snapshot.json has the corrected counts: the caller logs it, recording goes on.
+    if (failure) throw failure;
   }
 
   private async closeNow(dropped: number): Promise<SnapshotMeta> {
-    const seg = this.segment;
-    if (seg && this.failure) {
-      this.segment = undefined;
-      seg.gzip.destroy();
-      seg.file.destroy();
-    }
-    if (this.failure) throw this.failure;
-    if (seg) await this.finishSegment(seg);
+    if (this.segment) await this.finishSegment(this.segment);
     const meta = this.currentMeta('complete', dropped);
     await writeMeta(this.dir, meta);
     return meta;
