@@ -5,6 +5,7 @@
  * ending the run with a partial report.
  */
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -196,6 +197,61 @@ describe('tapwire replay (command line)', () => {
     const report = JSON.parse(readFileSync(json, 'utf8')) as ReplayReport;
     assert.equal(report.summary.overall.requests, 4);
     assert.equal(report.summary.overall.succeeded, 4);
+  });
+
+  it('on a terminal: one live progress line rewritten in place, cleared before the report', async (t) => {
+    // A real pseudo-terminal (util-linux `script`), so the command sees a TTY on stderr as a user's shell gives it.
+    if (spawnSync('script', ['--version']).status !== 0) return t.skip('util-linux `script` is not installed');
+    const peer = await startHttp1Peer(answer);
+    try {
+      const bin = path.resolve('bin/tapwire.js');
+      const cmd = [
+        process.execPath,
+        bin,
+        '--store',
+        storeDir,
+        'replay',
+        'cli-run',
+        '--target',
+        peer.url,
+        '--rate',
+        '40',
+        '--duration',
+        '2s',
+      ]
+        .map((a) => `'${a}'`)
+        .join(' ');
+      const out = await new Promise<string>((resolve, reject) => {
+        const child = spawn('script', ['-qefc', cmd, '/dev/null'], {
+          env: { ...process.env, TAPWIRE_FROM_SOURCE: '1', TERM: 'xterm' },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let text = '';
+        child.stdout.on('data', (d: Buffer) => (text += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (text += d.toString()));
+        child.on('error', reject);
+        child.on('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`exit ${code}: ${text}`))));
+      });
+      // The terminal's own "erase line" escape is what is being checked.
+      // eslint-disable-next-line no-control-regex
+      const lines = [...out.matchAll(/\r\x1b\[2K(\d+\.\ds {2}sent (\d+) {2}[\d.]+\/s {2}p99 \S+ {2}errors (\d+))/g)];
+      assert.ok(lines.length >= 3, `several progress updates in a 2 s run: ${JSON.stringify(out.slice(0, 400))}`);
+      const sent = lines.map((m) => Number(m[2]));
+      assert.deepEqual(
+        [...sent].sort((a, b) => a - b),
+        sent,
+        'sent only grows',
+      );
+      assert.ok(
+        lines.every((m) => m[3] === '0'),
+        'no errors against a healthy target',
+      );
+      // The line is erased before the report, so the table starts on a clean line.
+      // eslint-disable-next-line no-control-regex
+      assert.match(out, /\r\x1b\[2Ktapwire replay: cli-run — open model[^\r]*\r?\n[\s\S]*ENDPOINT\s+REQS/);
+    } finally {
+      await peer.close();
+    }
   });
 
   it('Ctrl-C stops the run and still writes a partial report (exit 1)', async () => {
